@@ -1,0 +1,151 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is the whole configuration file. The zero value is not useful: use
+// Default, Load or Parse, which fill every field that the file leaves out with
+// its default.
+type Config struct {
+	// SchemaVersion must be 1.
+	SchemaVersion int `yaml:"schema_version"`
+	// DataDir holds the SQLite database, the CA and cache files. Default
+	// "./data"; a relative path is relative to the working directory.
+	DataDir string `yaml:"data_dir"`
+	Log     Log    `yaml:"log"`
+	Proxy   Proxy  `yaml:"proxy"`
+	DNS     DNS    `yaml:"dns"`
+	Admin   Admin  `yaml:"admin"`
+}
+
+// Log configures the operational log (log/slog), not the audit trail.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// Proxy configures the forward proxy.
+type Proxy struct {
+	// Listen is the host:port of the forward proxy. Default ":3128".
+	Listen string `yaml:"listen"`
+	// AllowClients lists the client networks that may use the proxy.
+	// Default: loopback and the private ranges. An empty list (written as
+	// []) admits nobody.
+	AllowClients []netip.Prefix `yaml:"allow_clients"`
+	// AllowDestinations lists networks exempt from the private-address
+	// destination guard. Default none.
+	AllowDestinations []netip.Prefix `yaml:"allow_destinations"`
+	// ConnectPorts lists the ports CONNECT may reach. Default [443].
+	ConnectPorts []uint16 `yaml:"connect_ports"`
+	// ForwardedFor adds X-Forwarded-For with the client address to
+	// forwarded requests. Default false: a forward proxy hides its clients.
+	ForwardedFor bool `yaml:"forwarded_for"`
+	// Parent is an optional parent proxy, "http://host:port", through which
+	// every forwarded request and tunnel goes. Empty means direct.
+	Parent string `yaml:"parent"`
+	// ExtraCAFiles are PEM files of CAs trusted for upstream TLS in addition
+	// to the system roots.
+	ExtraCAFiles []string `yaml:"extra_ca_files"`
+	Auth         Auth     `yaml:"auth"`
+	Limits       Limits   `yaml:"limits"`
+	Timeouts     Timeouts `yaml:"timeouts"`
+	PAC          PAC      `yaml:"pac"`
+}
+
+// Auth configures optional proxy authentication (Basic). With no users,
+// authentication is off.
+type Auth struct {
+	// Realm is shown by browsers in the login prompt. Default "Waygate".
+	Realm string `yaml:"realm"`
+	// Users may log in; each has a bcrypt hash made by `waygate passwd`.
+	Users []User `yaml:"users"`
+	// FailuresPerMinute is how many wrong passwords one client address may
+	// send per minute before it is answered 429. Default 10.
+	FailuresPerMinute int `yaml:"failures_per_minute"`
+}
+
+// User is one proxy user.
+type User struct {
+	Name         string `yaml:"name"`
+	PasswordHash string `yaml:"password_hash"`
+}
+
+// Limits bound the resources one client or all clients may take. Zero
+// means the default, never "unlimited".
+type Limits struct {
+	// MaxConnections is the cap on concurrent client connections. Default 10000.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerClient is the cap per client address. Default 512.
+	MaxConnectionsPerClient int `yaml:"max_connections_per_client"`
+	// MaxTunnels is the cap on concurrent CONNECT tunnels. Default 10000.
+	MaxTunnels int `yaml:"max_tunnels"`
+	// MaxTunnelsPerClient is the cap per client address. Default 256.
+	MaxTunnelsPerClient int `yaml:"max_tunnels_per_client"`
+	// MaxHeaderBytes is the largest request header accepted; larger gets
+	// 431. Default 65536.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+}
+
+// Timeouts of the proxy. Zero means the default.
+type Timeouts struct {
+	// ReadHeader bounds reading a request's header (slowloris). Default 10s.
+	ReadHeader time.Duration `yaml:"read_header"`
+	// Idle closes a keep-alive client connection idle this long. Default 120s.
+	Idle time.Duration `yaml:"idle"`
+	// TunnelIdle closes a CONNECT tunnel with no bytes either way this long.
+	// Default 10m.
+	TunnelIdle time.Duration `yaml:"tunnel_idle"`
+	// Dial bounds one outbound connection attempt, all addresses. Default 10s.
+	Dial time.Duration `yaml:"dial"`
+	// ResponseHeader bounds the wait for an origin's response header.
+	// Default 60s.
+	ResponseHeader time.Duration `yaml:"response_header"`
+	// Shutdown is how long SIGTERM waits for requests and tunnels to end.
+	// Default 30s.
+	Shutdown time.Duration `yaml:"shutdown"`
+}
+
+// PAC configures the generated proxy auto-config file served at
+// /proxy.pac and /wpad.dat.
+type PAC struct {
+	// ProxyAddress is the host:port written into the PAC file. Empty means
+	// the host the PAC file was requested from, with the proxy's port.
+	ProxyAddress string `yaml:"proxy_address"`
+	// DirectDomains are reached without the proxy (the name and its
+	// subdomains).
+	DirectDomains []string `yaml:"direct_domains"`
+	// DirectNetworks are reached without the proxy when the host is an IP
+	// literal in them.
+	DirectNetworks []netip.Prefix `yaml:"direct_networks"`
+}
+
+// DNS configures the gateway's own caching resolver, used for every outbound
+// connection.
+type DNS struct {
+	// Servers are "ip" or "ip:port" of recursive resolvers. Empty means the
+	// nameservers of /etc/resolv.conf.
+	Servers []string `yaml:"servers"`
+	// HostsFile is consulted before DNS. Default "/etc/hosts"; "none"
+	// disables it.
+	HostsFile string `yaml:"hosts_file"`
+	// Timeout bounds one query to one server. Default 2s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Attempts is how many rounds over all servers are tried. Default 2.
+	Attempts int `yaml:"attempts"`
+	// MinTTL and MaxTTL clamp the TTL of cached answers. Defaults 5s and 1h.
+	MinTTL time.Duration `yaml:"min_ttl"`
+	MaxTTL time.Duration `yaml:"max_ttl"`
+	// NegativeTTL caches NXDOMAIN and empty answers. Default 30s.
+	NegativeTTL time.Duration `yaml:"negative_ttl"`
+}
+
+// Admin configures the admin listener (metrics, health, later the web UI).
+type Admin struct {
+	// Listen is the admin host:port. Default "127.0.0.1:9090". Empty
+	// (written as "") disables the admin listener.
+	Listen string `yaml:"listen"`
+}

@@ -1,0 +1,412 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"waygate/cmd/waygate/internal/config"
+	"waygate/proxy"
+	"waygate/proxy/upstream"
+)
+
+func cmdServe(args []string, stderr io.Writer) int {
+	path, err := configFlag("serve", args, stderr)
+	if err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	g, err := newGateway(path, cfg, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "waygate:", err)
+		return 1
+	}
+	if err := g.run(); err != nil {
+		g.log.Error("exiting", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// gateway owns the process: listeners, the running proxy, reloads and
+// shutdown.
+type gateway struct {
+	path string
+	log  *slog.Logger
+	reg  *prometheus.Registry
+
+	mu       sync.Mutex // serialises reloads
+	cfg      *config.Config
+	resolver *upstream.Resolver
+
+	proxy   *proxy.Server
+	proxyLn net.Listener
+	admin   *http.Server
+	adminLn net.Listener
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, error) {
+	g := &gateway{path: path, cfg: cfg, log: newLogger(cfg.Log, logw), reg: prometheus.NewRegistry()}
+	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	resolver, err := newResolver(cfg.DNS)
+	if err != nil {
+		return nil, err
+	}
+	g.resolver = resolver
+	g.registerResolverMetrics()
+
+	opts, err := buildProxyOptions(cfg, resolver)
+	if err != nil {
+		return nil, err
+	}
+	g.proxyLn, err = net.Listen("tcp", cfg.Proxy.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("proxy listener: %w", err)
+	}
+	// With port 0 in the config the kernel picked one: the PAC file and the
+	// self-address guard need the real one.
+	opts.PAC.ListenPort = uint16(g.proxyLn.Addr().(*net.TCPAddr).Port)
+	g.proxy, err = proxy.New(opts, proxy.ServerOptions{
+		ReadHeaderTimeout: cfg.Proxy.Timeouts.ReadHeader,
+		IdleTimeout:       cfg.Proxy.Timeouts.Idle,
+		MaxHeaderBytes:    cfg.Proxy.Limits.MaxHeaderBytes,
+		Logger:            g.log,
+		Metrics:           proxy.NewMetrics(g.reg),
+	})
+	if err != nil {
+		g.proxyLn.Close()
+		return nil, err
+	}
+	if cfg.Admin.Listen != "" {
+		g.adminLn, err = net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			g.proxyLn.Close()
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	return g, nil
+}
+
+func newResolver(c config.DNS) (*upstream.Resolver, error) {
+	return upstream.NewResolver(upstream.ResolverConfig{
+		Servers:     c.Servers,
+		HostsFile:   c.HostsFile,
+		Timeout:     c.Timeout,
+		Attempts:    c.Attempts,
+		MinTTL:      c.MinTTL,
+		MaxTTL:      c.MaxTTL,
+		NegativeTTL: c.NegativeTTL,
+	})
+}
+
+// buildProxyOptions turns the config into the proxy's runtime options. A
+// nil resolver is allowed for validation only.
+func buildProxyOptions(cfg *config.Config, resolver *upstream.Resolver) (proxy.Options, error) {
+	p := cfg.Proxy
+	tlsCfg, err := upstream.TLSConfig(p.ExtraCAFiles)
+	if err != nil {
+		return proxy.Options{}, fmt.Errorf("proxy.extra_ca_files: %w", err)
+	}
+	dialer := &upstream.Dialer{
+		Guard:   upstream.NewGuard(upstream.GuardConfig{Allow: p.AllowDestinations, Self: selfAddrs(cfg)}),
+		Timeout: p.Timeouts.Dial,
+	}
+	if resolver != nil {
+		dialer.Resolver = resolver
+	}
+	var parent *url.URL
+	if p.Parent != "" {
+		if parent, err = url.Parse(p.Parent); err != nil {
+			return proxy.Options{}, fmt.Errorf("proxy.parent: %w", err)
+		}
+	}
+	var users map[string]string
+	if len(p.Auth.Users) > 0 {
+		users = make(map[string]string, len(p.Auth.Users))
+		for _, u := range p.Auth.Users {
+			users[u.Name] = u.PasswordHash
+		}
+	}
+	_, port, _ := net.SplitHostPort(p.Listen)
+	listenPort, _ := strconv.Atoi(port)
+	return proxy.Options{
+		AllowClients: p.AllowClients,
+		ConnectPorts: p.ConnectPorts,
+		ForwardedFor: p.ForwardedFor,
+		Auth: proxy.AuthOptions{
+			Realm: p.Auth.Realm, Users: users, FailuresPerMinute: p.Auth.FailuresPerMinute,
+		},
+		MaxTunnels:              p.Limits.MaxTunnels,
+		MaxTunnelsPerClient:     p.Limits.MaxTunnelsPerClient,
+		MaxConnections:          p.Limits.MaxConnections,
+		MaxConnectionsPerClient: p.Limits.MaxConnectionsPerClient,
+		TunnelIdle:              p.Timeouts.TunnelIdle,
+		ResponseHeaderTimeout:   p.Timeouts.ResponseHeader,
+		PAC: proxy.PACOptions{
+			ProxyAddress:   p.PAC.ProxyAddress,
+			ListenPort:     uint16(listenPort),
+			DirectDomains:  p.PAC.DirectDomains,
+			DirectNetworks: p.PAC.DirectNetworks,
+		},
+		Dialer: dialer,
+		TLS:    tlsCfg,
+		Parent: parent,
+	}, nil
+}
+
+// selfAddrs lists the gateway's own listen addresses, which the guard never
+// lets the proxy dial (a request to itself would loop).
+func selfAddrs(cfg *config.Config) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, l := range []string{cfg.Proxy.Listen, cfg.Admin.Listen} {
+		host, port, err := net.SplitHostPort(l)
+		if err != nil {
+			continue
+		}
+		pn, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || pn == 0 {
+			continue
+		}
+		if host == "" {
+			out = append(out, netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(pn)),
+				netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(pn)))
+			continue
+		}
+		if ip, err := netip.ParseAddr(host); err == nil {
+			out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(pn)))
+			continue
+		}
+		// A name: whatever it resolves to locally.
+		if ips, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", host); err == nil {
+			for _, ip := range ips {
+				out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(pn)))
+			}
+		}
+	}
+	return out
+}
+
+func (g *gateway) registerResolverMetrics() {
+	stat := func(name, help string, get func(upstream.ResolverStats) uint64) {
+		g.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+			g.mu.Lock()
+			r := g.resolver
+			g.mu.Unlock()
+			return float64(get(r.Stats()))
+		}))
+	}
+	stat("waygate_dns_cache_hits_total", "Lookups answered from the resolver cache.", func(s upstream.ResolverStats) uint64 { return s.Hits })
+	stat("waygate_dns_cache_misses_total", "Lookups that needed DNS queries.", func(s upstream.ResolverStats) uint64 { return s.Misses })
+	stat("waygate_dns_merged_total", "Lookups merged into one already in flight.", func(s upstream.ResolverStats) uint64 { return s.Merged })
+	stat("waygate_dns_queries_total", "DNS queries sent.", func(s upstream.ResolverStats) uint64 { return s.Queries })
+	stat("waygate_dns_errors_total", "Lookups that failed.", func(s upstream.ResolverStats) uint64 { return s.Errors })
+	stat("waygate_dns_hosts_hits_total", "Lookups answered from the hosts file.", func(s upstream.ResolverStats) uint64 { return s.HostsHits })
+}
+
+func (g *gateway) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// run serves until SIGTERM or SIGINT, reloading on SIGHUP and on changes
+// to the config file.
+func (g *gateway) run() error {
+	errc := make(chan error, 2)
+	go func() { errc <- g.proxy.Serve(g.proxyLn) }()
+	g.log.Info("forward proxy listening", "addr", g.proxyLn.Addr().String(), "config", g.configName())
+	if g.admin != nil {
+		go func() { errc <- g.admin.Serve(g.adminLn) }()
+		g.log.Info("admin listening", "addr", g.adminLn.Addr().String())
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	var fileEvents <-chan struct{}
+	if g.path != "" {
+		ch, stop, err := watchFile(g.path, g.log)
+		if err != nil {
+			g.log.Warn("config file not watched; reload with SIGHUP", "error", err)
+		} else {
+			defer stop()
+			fileEvents = ch
+		}
+	}
+
+	for {
+		select {
+		case err := <-errc:
+			if errors.Is(err, http.ErrServerClosed) {
+				continue
+			}
+			return err
+		case <-fileEvents:
+			g.reload("file changed")
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				g.reload("SIGHUP")
+				continue
+			}
+			return g.shutdown(sig)
+		}
+	}
+}
+
+func (g *gateway) configName() string {
+	if g.path == "" {
+		return "(embedded defaults)"
+	}
+	return g.path
+}
+
+// reload builds the new state off to the side and swaps it in; on any error
+// the running state stays.
+func (g *gateway) reload(why string) {
+	if g.path == "" {
+		g.log.Info("reload requested; running on embedded defaults, nothing to reload", "trigger", why)
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cfg, err := config.Load(g.path)
+	if err != nil {
+		g.log.Error("reload failed; keeping the running config", "trigger", why, "error", err)
+		return
+	}
+	resolver := g.resolver
+	if !reflect.DeepEqual(cfg.DNS, g.cfg.DNS) {
+		if resolver, err = newResolver(cfg.DNS); err != nil {
+			g.log.Error("reload failed; keeping the running config", "trigger", why, "error", err)
+			return
+		}
+	}
+	opts, err := buildProxyOptions(cfg, resolver)
+	if err == nil {
+		opts.PAC.ListenPort = uint16(g.proxyLn.Addr().(*net.TCPAddr).Port)
+		err = g.proxy.Reload(opts)
+	}
+	if err != nil {
+		g.log.Error("reload failed; keeping the running config", "trigger", why, "error", err)
+		return
+	}
+	if cfg.Proxy.Listen != g.cfg.Proxy.Listen || cfg.Admin.Listen != g.cfg.Admin.Listen ||
+		cfg.Proxy.Timeouts.ReadHeader != g.cfg.Proxy.Timeouts.ReadHeader ||
+		cfg.Proxy.Timeouts.Idle != g.cfg.Proxy.Timeouts.Idle ||
+		cfg.Proxy.Limits.MaxHeaderBytes != g.cfg.Proxy.Limits.MaxHeaderBytes ||
+		cfg.Log != g.cfg.Log || cfg.DataDir != g.cfg.DataDir {
+		g.log.Warn("listen addresses, header/idle timeouts, max_header_bytes, log and data_dir take effect at the next restart")
+	}
+	g.cfg, g.resolver = cfg, resolver
+	g.log.Info("config reloaded", "trigger", why, "config", g.path)
+}
+
+// shutdown drains requests and tunnels up to the configured deadline.
+func (g *gateway) shutdown(sig os.Signal) error {
+	g.mu.Lock()
+	timeout := g.cfg.Proxy.Timeouts.Shutdown
+	g.mu.Unlock()
+	g.log.Info("shutting down", "signal", sig.String(), "deadline", timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	if g.admin != nil {
+		wg.Go(func() { g.admin.Shutdown(ctx) })
+	}
+	err := g.proxy.Shutdown(ctx)
+	wg.Wait()
+	if err != nil {
+		g.log.Warn("shutdown deadline passed; remaining connections were closed", "error", err)
+	}
+	g.log.Info("stopped")
+	return nil
+}
+
+// watchFile reports changes to path. It watches the directory, since
+// editors and config management replace files by renaming, and coalesces
+// bursts of events.
+func watchFile(path string, log *slog.Logger) (<-chan struct{}, func(), error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	if err := w.Add(filepath.Dir(abs)); err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	out := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		const settle = 200 * time.Millisecond
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		for {
+			select {
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if filepath.Clean(ev.Name) == abs && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
+					timer.Reset(settle)
+				}
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				log.Warn("config watcher", "error", err)
+			case <-timer.C:
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out, func() { close(done); w.Close() }, nil
+}

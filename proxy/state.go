@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// state is one immutable generation of the proxy's options, compiled for the
+// hot path. Reload builds a new one and swaps the pointer.
+type state struct {
+	opts         Options
+	allowClients []netip.Prefix
+	connectPorts [65536 / 64]uint64 // bitset
+	auth         *authenticator     // nil when authentication is off
+	transport    *http.Transport
+	tunnelIdle   time.Duration
+	maxTunnels   int
+	maxTunnelsPC int
+	maxConns     int
+	maxConnsPC   int
+}
+
+func (s *Server) buildState(o Options) (*state, error) {
+	if err := validateOptions(&o); err != nil {
+		return nil, err
+	}
+	st := &state{
+		opts:         o,
+		allowClients: o.AllowClients,
+		tunnelIdle:   orDuration(o.TunnelIdle, 10*time.Minute),
+		maxTunnels:   orInt(o.MaxTunnels, 10000),
+		maxTunnelsPC: orInt(o.MaxTunnelsPerClient, 256),
+		maxConns:     orInt(o.MaxConnections, 10000),
+		maxConnsPC:   orInt(o.MaxConnectionsPerClient, 512),
+	}
+	for _, p := range o.ConnectPorts {
+		st.connectPorts[p/64] |= 1 << (p % 64)
+	}
+	if len(o.Auth.Users) > 0 {
+		a, err := newAuthenticator(o.Auth)
+		if err != nil {
+			return nil, err
+		}
+		st.auth = a
+	}
+	tlsCfg := o.TLS
+	if tlsCfg == nil {
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	dialer := o.Dialer
+	st.transport = &http.Transport{
+		// Never from the environment: HTTP_PROXY must not redirect traffic.
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       tlsCfg.Clone(),
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: orDuration(o.ResponseHeaderTimeout, 60*time.Second),
+		// The client's Accept-Encoding is forwarded as is; the transport
+		// must not add its own and decode behind the client's back.
+		DisableCompression: true,
+		WriteBufferSize:    32 << 10,
+		ReadBufferSize:     32 << 10,
+	}
+	if o.Parent != nil {
+		// The parent is a trusted hop named in the config: it is dialed
+		// directly, and destinations are checked by the guard in the
+		// handler before the request is handed to the parent.
+		parent := o.Parent
+		st.transport.Proxy = func(*http.Request) (*url.URL, error) { return parent, nil }
+		st.transport.DialContext = dialParent
+	}
+	return st, nil
+}
+
+func (st *state) clientAllowed(a netip.Addr) bool {
+	for _, p := range st.allowClients {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *state) connectPortAllowed(p uint16) bool {
+	return st.connectPorts[p/64]&(1<<(p%64)) != 0
+}
+
+// dialParent connects to the configured parent proxy.
+func dialParent(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	d.Timeout = 10 * time.Second
+	return d.DialContext(ctx, network, addr)
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+func orInt(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
+}

@@ -1,0 +1,6 @@
+// Package upstream opens every outbound connection of the gateway: forward
+// requests, CONNECT tunnels, reverse-proxy backends, health checks and list
+// downloads. It resolves names with its own caching resolver, checks each
+// resolved address against the destination guard (the SSRF defence), and
+// dials exactly the addresses it checked.
+package upstream
