@@ -90,10 +90,7 @@ func ParseHost(host string) (name string, ip netip.Addr, isIP bool, err error) {
 		return parseHostIPv6(host, host)
 	}
 
-	s := asciiLower(host)
-	if strings.HasSuffix(s, ".") {
-		s = s[:len(s)-1]
-	}
+	s := strings.TrimSuffix(asciiLower(host), ".")
 	if s == "" {
 		return "", netip.Addr{}, false, hostErr(host, "empty host")
 	}

@@ -195,7 +195,7 @@ type Resolver struct {
 	misses    atomic.Uint64
 	merged    atomic.Uint64
 	queries   atomic.Uint64
-	errors    atomic.Uint64
+	queryErrs atomic.Uint64
 	hostsHits atomic.Uint64
 
 	// testHookJoined, if set, is called once a cache-missing caller has
@@ -247,9 +247,7 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	r.tcp = &dns.Client{Net: "tcp", Timeout: r.timeout}
 	r.cache.init(orDefault(cfg.MaxEntries, defaultResolverMaxEntries))
 
-	switch hostsPath := orDefault(cfg.HostsFile, defaultResolverHostsFile); hostsPath {
-	case resolverHostsNone:
-	default:
+	if hostsPath := orDefault(cfg.HostsFile, defaultResolverHostsFile); hostsPath != resolverHostsNone {
 		r.hosts = newHostsFile(hostsPath, defaultHostsRecheck, r.now())
 	}
 	return r, nil
@@ -303,7 +301,7 @@ func (r *Resolver) Stats() ResolverStats {
 		Misses:    r.misses.Load(),
 		Merged:    r.merged.Load(),
 		Queries:   r.queries.Load(),
-		Errors:    r.errors.Load(),
+		Errors:    r.queryErrs.Load(),
 		HostsHits: r.hostsHits.Load(),
 	}
 }
@@ -418,7 +416,8 @@ func (r *Resolver) runFlight(ctx context.Context, host string, f *resolverFlight
 	defer cancel()
 	addrs, ttl, err := r.resolve(ctx, host)
 	if ttl > 0 {
-		r.cache.put(host, resolverEntry{addrs: addrs, err: err, expires: r.now().Add(ttl)}, r.now())
+		now := r.now()
+		r.cache.put(host, resolverEntry{addrs: addrs, err: err, expires: now.Add(ttl)}, now)
 	}
 	f.addrs, f.err = addrs, err
 	r.flightMu.Lock()
@@ -533,7 +532,7 @@ func (r *Resolver) query(ctx context.Context, host, fqdn string, qtype uint16) r
 				r.preferred.Store(uint32(idx))
 				return r.parseReply(host, fqdn, qtype, server, resp)
 			}
-			r.errors.Add(1)
+			r.queryErrs.Add(1)
 			allTimeouts = allTimeouts && resolverIsTimeout(err)
 			lastErr = fmt.Errorf("querying %s for %s %s: %w", server, host, dns.TypeToString[qtype], err)
 		}

@@ -819,7 +819,7 @@ func TestNewResolverConfig(t *testing.T) {
 	}
 }
 
-func TestLookupErrorKindString(t *testing.T) {
+func TestResolverLookupErrorKind(t *testing.T) {
 	for k, want := range map[LookupErrorKind]string{
 		LookupNotFound: "not found", LookupTimeout: "timeout", LookupServerFailure: "server failure", 0: "LookupErrorKind(0)",
 	} {
