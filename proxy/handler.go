@@ -104,6 +104,11 @@ func (s *Server) handleHTTP(rw *responseRecorder, r *http.Request, rs *reqState,
 	tc.req = rs
 	s.gp.ServeHTTP(rw, r)
 	tc.req = nil
+	if rw.hijacked != nil {
+		// An upgraded (WebSocket) connection: goproxy relays until one side
+		// ends, then returns without closing the client's side.
+		rw.hijacked.Close()
+	}
 }
 
 // targetOf splits a request's host[:port] and fills in the scheme's port.
@@ -317,8 +322,9 @@ func (b *countingBody) Read(p []byte) (int, error) {
 // streaming, upgrades and sendfile keep working.
 type responseRecorder struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status   int
+	bytes    int64
+	hijacked net.Conn
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
@@ -353,7 +359,11 @@ func (w *responseRecorder) Flush() {
 }
 
 func (w *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = c
+	}
+	return c, brw, err
 }
 
 func (w *responseRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

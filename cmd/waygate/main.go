@@ -122,7 +122,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(path)
 	if err == nil {
 		// Build the runtime parts too: CA files and hashes are checked there.
-		_, err = buildProxyOptions(cfg, nil)
+		_, err = buildProxyOptions(cfg, nil, nil)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -88,27 +87,9 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 	g.resolver = resolver
 	g.registerResolverMetrics()
 
-	opts, err := buildProxyOptions(cfg, resolver)
-	if err != nil {
-		return nil, err
-	}
 	g.proxyLn, err = net.Listen("tcp", cfg.Proxy.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("proxy listener: %w", err)
-	}
-	// With port 0 in the config the kernel picked one: the PAC file and the
-	// self-address guard need the real one.
-	opts.PAC.ListenPort = uint16(g.proxyLn.Addr().(*net.TCPAddr).Port)
-	g.proxy, err = proxy.New(opts, proxy.ServerOptions{
-		ReadHeaderTimeout: cfg.Proxy.Timeouts.ReadHeader,
-		IdleTimeout:       cfg.Proxy.Timeouts.Idle,
-		MaxHeaderBytes:    cfg.Proxy.Limits.MaxHeaderBytes,
-		Logger:            g.log,
-		Metrics:           proxy.NewMetrics(g.reg),
-	})
-	if err != nil {
-		g.proxyLn.Close()
-		return nil, err
 	}
 	if cfg.Admin.Listen != "" {
 		g.adminLn, err = net.Listen("tcp", cfg.Admin.Listen)
@@ -118,7 +99,54 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 		}
 		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	}
+	opts, err := g.proxyOptions(cfg, resolver)
+	if err != nil {
+		g.closeListeners()
+		return nil, err
+	}
+	g.proxy, err = proxy.New(opts, proxy.ServerOptions{
+		ReadHeaderTimeout: cfg.Proxy.Timeouts.ReadHeader,
+		IdleTimeout:       cfg.Proxy.Timeouts.Idle,
+		MaxHeaderBytes:    cfg.Proxy.Limits.MaxHeaderBytes,
+		Logger:            g.log,
+		Metrics:           proxy.NewMetrics(g.reg),
+	})
+	if err != nil {
+		g.closeListeners()
+		return nil, err
+	}
 	return g, nil
+}
+
+func (g *gateway) closeListeners() {
+	g.proxyLn.Close()
+	if g.adminLn != nil {
+		g.adminLn.Close()
+	}
+}
+
+// proxyOptions builds the proxy's options for cfg with the addresses the
+// listeners really have (the config may say port 0).
+func (g *gateway) proxyOptions(cfg *config.Config, resolver *upstream.Resolver) (proxy.Options, error) {
+	self := []net.Addr{g.proxyLn.Addr()}
+	if g.adminLn != nil {
+		self = append(self, g.adminLn.Addr())
+	}
+	opts, err := buildProxyOptions(cfg, resolver, listenerAddrs(self))
+	opts.PAC.ListenPort = uint16(g.proxyLn.Addr().(*net.TCPAddr).Port)
+	return opts, err
+}
+
+// listenerAddrs converts bound listener addresses for the guard.
+func listenerAddrs(addrs []net.Addr) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, a := range addrs {
+		if ta, ok := a.(*net.TCPAddr); ok {
+			ap := ta.AddrPort()
+			out = append(out, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		}
+	}
+	return out
 }
 
 func newResolver(c config.DNS) (*upstream.Resolver, error) {
@@ -133,16 +161,17 @@ func newResolver(c config.DNS) (*upstream.Resolver, error) {
 	})
 }
 
-// buildProxyOptions turns the config into the proxy's runtime options. A
+// buildProxyOptions turns the config into the proxy's runtime options. self
+// lists the gateway's own listen addresses, which the guard never dials. A
 // nil resolver is allowed for validation only.
-func buildProxyOptions(cfg *config.Config, resolver *upstream.Resolver) (proxy.Options, error) {
+func buildProxyOptions(cfg *config.Config, resolver *upstream.Resolver, self []netip.AddrPort) (proxy.Options, error) {
 	p := cfg.Proxy
 	tlsCfg, err := upstream.TLSConfig(p.ExtraCAFiles)
 	if err != nil {
 		return proxy.Options{}, fmt.Errorf("proxy.extra_ca_files: %w", err)
 	}
 	dialer := &upstream.Dialer{
-		Guard:   upstream.NewGuard(upstream.GuardConfig{Allow: p.AllowDestinations, Self: selfAddrs(cfg)}),
+		Guard:   upstream.NewGuard(upstream.GuardConfig{Allow: p.AllowDestinations, Self: self}),
 		Timeout: p.Timeouts.Dial,
 	}
 	if resolver != nil {
@@ -161,8 +190,6 @@ func buildProxyOptions(cfg *config.Config, resolver *upstream.Resolver) (proxy.O
 			users[u.Name] = u.PasswordHash
 		}
 	}
-	_, port, _ := net.SplitHostPort(p.Listen)
-	listenPort, _ := strconv.Atoi(port)
 	return proxy.Options{
 		AllowClients: p.AllowClients,
 		ConnectPorts: p.ConnectPorts,
@@ -178,7 +205,6 @@ func buildProxyOptions(cfg *config.Config, resolver *upstream.Resolver) (proxy.O
 		ResponseHeaderTimeout:   p.Timeouts.ResponseHeader,
 		PAC: proxy.PACOptions{
 			ProxyAddress:   p.PAC.ProxyAddress,
-			ListenPort:     uint16(listenPort),
 			DirectDomains:  p.PAC.DirectDomains,
 			DirectNetworks: p.PAC.DirectNetworks,
 		},
@@ -186,38 +212,6 @@ func buildProxyOptions(cfg *config.Config, resolver *upstream.Resolver) (proxy.O
 		TLS:    tlsCfg,
 		Parent: parent,
 	}, nil
-}
-
-// selfAddrs lists the gateway's own listen addresses, which the guard never
-// lets the proxy dial (a request to itself would loop).
-func selfAddrs(cfg *config.Config) []netip.AddrPort {
-	var out []netip.AddrPort
-	for _, l := range []string{cfg.Proxy.Listen, cfg.Admin.Listen} {
-		host, port, err := net.SplitHostPort(l)
-		if err != nil {
-			continue
-		}
-		pn, err := strconv.ParseUint(port, 10, 16)
-		if err != nil || pn == 0 {
-			continue
-		}
-		if host == "" {
-			out = append(out, netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(pn)),
-				netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(pn)))
-			continue
-		}
-		if ip, err := netip.ParseAddr(host); err == nil {
-			out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(pn)))
-			continue
-		}
-		// A name: whatever it resolves to locally.
-		if ips, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", host); err == nil {
-			for _, ip := range ips {
-				out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(pn)))
-			}
-		}
-	}
-	return out
 }
 
 func (g *gateway) registerResolverMetrics() {
@@ -320,9 +314,8 @@ func (g *gateway) reload(why string) {
 			return
 		}
 	}
-	opts, err := buildProxyOptions(cfg, resolver)
+	opts, err := g.proxyOptions(cfg, resolver)
 	if err == nil {
-		opts.PAC.ListenPort = uint16(g.proxyLn.Addr().(*net.TCPAddr).Port)
 		err = g.proxy.Reload(opts)
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"waygate/cmd/waygate/internal/config"
@@ -38,6 +39,9 @@ func FuzzParse(f *testing.F) {
 			for _, p := range ce.Problems {
 				if p.File != "fuzz.yaml" || p.Msg == "" {
 					t.Fatalf("problem lacks file or message: %#v", p)
+				}
+				if p.Line < 1 && !strings.HasPrefix(p.Msg, "too many errors") {
+					t.Fatalf("problem lacks a line: %#v", p)
 				}
 			}
 			return

@@ -92,9 +92,6 @@ func TestDefaultYAMLDocumentsEveryKey(t *testing.T) {
 				t.Errorf("default.yaml does not document %s", p)
 				continue
 			}
-			if val.Line > 1 && !strings.Contains(string(config.DefaultYAML), "#") {
-				t.Errorf("default.yaml has no comments")
-			}
 			if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == typ.PkgPath() {
 				walk(p, f.Type, val)
 			}
@@ -260,7 +257,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{`w.yaml:4:3: proxy: duplicate key "listen" (first at line 3)`}},
 		{"duplicate top-level key", "schema_version: 1\nschema_version: 1\n",
 			[]string{`w.yaml:2:1: duplicate key "schema_version" (first at line 1)`}},
-		{"merge key", "schema_version: 1\nx: &x {level: info}\n",
+		{"unknown key with anchor", "schema_version: 1\nx: &x {level: info}\n",
 			[]string{`w.yaml:2:1: unknown key "x" (known keys: schema_version, data_dir, log, proxy, dns, admin)`}},
 		{"merge key used", "schema_version: 1\nlog:\n  <<: {level: info}\n",
 			[]string{"w.yaml:3:3: log: merge keys (<<) are not supported"}},
@@ -429,7 +426,7 @@ func TestValidate(t *testing.T) {
 		{"schema version", func(c *config.Config) { c.SchemaVersion = 0 },
 			[]string{"schema_version: unsupported schema_version 0 (this build supports 1)"}},
 		{"empty listen", func(c *config.Config) { c.Proxy.Listen = "" },
-			[]string{`proxy.listen: "" is not a host:port address (missing port in address)`}},
+			[]string{"proxy.listen: must not be empty"}},
 		{"zero prefix", func(c *config.Config) { c.Proxy.AllowClients = []netip.Prefix{{}} },
 			[]string{"proxy.allow_clients[0]: invalid network (zero netip.Prefix)"}},
 		{"unmasked prefix", func(c *config.Config) {

@@ -66,7 +66,7 @@ func (c *Config) problems() []Problem {
 	}
 
 	p := &c.Proxy
-	if err := checkHostPort(p.Listen, false); err != nil {
+	if err := checkListen(p.Listen); err != nil {
 		k.add("proxy.listen", "%v", err)
 	}
 	k.prefixes("proxy.allow_clients", p.AllowClients)
@@ -140,7 +140,7 @@ func (c *Config) problems() []Problem {
 	}
 
 	if c.Admin.Listen != "" {
-		if err := checkHostPort(c.Admin.Listen, false); err != nil {
+		if err := checkListen(c.Admin.Listen); err != nil {
 			k.add("admin.listen", "%v", err)
 		}
 	}
@@ -240,6 +240,19 @@ func (k *checker) durations(ds []namedDuration) {
 // checkHostPort checks a "host:port" address with a numeric port from 1 to
 // 65535. The host may be empty (all interfaces) unless needHost.
 func checkHostPort(s string, needHost bool) error {
+	return checkAddr(s, needHost, false)
+}
+
+// checkListen checks a listen address: like checkHostPort, but port 0 (the
+// kernel picks a free port, which the gateway logs) is allowed.
+func checkListen(s string) error {
+	return checkAddr(s, false, true)
+}
+
+func checkAddr(s string, needHost, portZero bool) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		var ae *net.AddrError
@@ -253,6 +266,9 @@ func checkHostPort(s string, needHost bool) error {
 	}
 	if host != "" && !validHost(host) {
 		return fmt.Errorf("%q: %q is not an IP address or host name", s, host)
+	}
+	if portZero && port == "0" {
+		return nil
 	}
 	if !validPort(port) {
 		return fmt.Errorf("%q: port must be a number from 1 to 65535", s)
