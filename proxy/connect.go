@@ -117,6 +117,8 @@ type tunnel struct {
 
 	up   atomic.Int64 // client to origin
 	down atomic.Int64 // origin to client
+	// active is when bytes were last seen moving either way (UnixNano).
+	active atomic.Int64
 }
 
 func (t *tunnel) setConns(client, origin net.Conn) {
@@ -148,27 +150,34 @@ func (t *tunnel) close() {
 // nothing moves in either direction for idle. On Linux a TCP-to-TCP copy
 // uses splice(2), so bytes never enter user space.
 func (t *tunnel) splice(idle time.Duration) {
+	t.active.Store(time.Now().UnixNano())
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		t.pipe(t.originConn, t.clientConn, &t.up, &t.down, idle)
+		t.pipe(t.originConn, t.clientConn, &t.up, idle)
 	}()
-	t.pipe(t.clientConn, t.originConn, &t.down, &t.up, idle)
+	t.pipe(t.clientConn, t.originConn, &t.down, idle)
 	wg.Done()
 	wg.Wait()
 }
 
 // pipe copies src to dst and counts into n. The read deadline on src is
-// moved forward in windows of idle: a window in which neither direction
-// moved a byte ends the tunnel.
-func (t *tunnel) pipe(dst, src net.Conn, n, other *atomic.Int64, idle time.Duration) {
+// moved forward in windows of a quarter of idle. A copy reports the bytes
+// it moved only when its window ends, so the other direction's progress is
+// known up to one window late; the tunnel ends when no bytes were reported
+// either way for idle.
+func (t *tunnel) pipe(dst, src net.Conn, n *atomic.Int64, idle time.Duration) {
 	rawDst, rawSrc := rawConn(dst), rawConn(src)
+	window := max(idle/4, time.Millisecond)
 	for {
-		before := other.Load()
-		rawSrc.SetReadDeadline(time.Now().Add(idle))
+		rawSrc.SetReadDeadline(time.Now().Add(window))
 		w, err := copyConn(rawDst, rawSrc)
 		n.Add(w)
+		now := time.Now()
+		if w > 0 {
+			t.active.Store(now.UnixNano())
+		}
 		if err == nil {
 			// EOF from src: pass the half-close on and let the other
 			// direction finish.
@@ -179,7 +188,7 @@ func (t *tunnel) pipe(dst, src net.Conn, n, other *atomic.Int64, idle time.Durat
 			}
 			return
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) && (w > 0 || other.Load() != before) {
+		if errors.Is(err, os.ErrDeadlineExceeded) && now.Sub(time.Unix(0, t.active.Load())) < idle {
 			continue
 		}
 		// Idle, reset, or closed: end both directions.

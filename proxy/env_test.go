@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"waygate/proxy"
 	"waygate/proxy/upstream"
 	"waygate/proxy/upstream/dnstest"
@@ -36,13 +38,19 @@ type env struct {
 	tls    *httptest.Server
 	// seen receives the request headers every origin handler got.
 	seen chan http.Header
+	// mux serves both origins; tests may add handlers with handle.
+	mux *http.ServeMux
+	// sopts are the proxy's ServerOptions; configs may change them.
+	sopts proxy.ServerOptions
+	// reg is the metrics registry when withMetrics is used.
+	reg *prometheus.Registry
 }
 
 // envConfig adjusts the proxy options before the proxy starts.
 type envConfig func(*proxy.Options, *env)
 
 // originMux serves the test origins' endpoints.
-func (e *env) originMux() http.Handler {
+func (e *env) originMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -72,9 +80,10 @@ func (e *env) originMux() http.Handler {
 func newEnv(t *testing.T, configs ...envConfig) *env {
 	t.Helper()
 	e := &env{t: t, seen: make(chan http.Header, 16)}
-	e.origin = httptest.NewServer(e.originMux())
+	e.mux = e.originMux()
+	e.origin = httptest.NewServer(e.mux)
 	t.Cleanup(e.origin.Close)
-	e.tls = httptest.NewTLSServer(e.originMux())
+	e.tls = httptest.NewTLSServer(e.mux)
 	t.Cleanup(e.tls.Close)
 
 	e.dns = dnstest.Start(t, map[string][]string{
@@ -106,7 +115,10 @@ func newEnv(t *testing.T, configs ...envConfig) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv, err = proxy.New(e.opts, proxy.ServerOptions{ReadHeaderTimeout: 5 * time.Second})
+	if e.sopts.ReadHeaderTimeout == 0 {
+		e.sopts.ReadHeaderTimeout = 5 * time.Second
+	}
+	e.srv, err = proxy.New(e.opts, e.sopts)
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)
@@ -133,6 +145,92 @@ func withGuard(allow ...string) envConfig {
 		d.Guard = upstream.NewGuard(upstream.GuardConfig{Allow: ps})
 		o.Dialer = &d
 	}
+}
+
+// withServerOptions sets the proxy's ServerOptions (a zero
+// ReadHeaderTimeout still means the harness default of 5s).
+func withServerOptions(so proxy.ServerOptions) envConfig {
+	return func(_ *proxy.Options, e *env) {
+		m := e.sopts.Metrics
+		e.sopts = so
+		if so.Metrics == nil {
+			e.sopts.Metrics = m
+		}
+	}
+}
+
+// withMetrics exports the proxy's metrics to a fresh registry in e.reg.
+func withMetrics() envConfig {
+	return func(_ *proxy.Options, e *env) {
+		e.reg = prometheus.NewRegistry()
+		e.sopts.Metrics = proxy.NewMetrics(e.reg)
+	}
+}
+
+// handle adds a handler to both origins. ServeMux allows registration
+// while serving.
+func (e *env) handle(pattern string, h http.Handler) {
+	e.mux.Handle(pattern, h)
+}
+
+// metric returns the value of the counter or gauge name with exactly the
+// given labels, or -1 when there is no such series.
+func (e *env) metric(name string, labels map[string]string) float64 {
+	e.t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, lp := range m.GetLabel() {
+				if labels[lp.GetName()] != lp.GetValue() {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
+}
+
+// eventually polls cond until it holds or a generous deadline passes, for
+// state that changes asynchronously (a connection closing on the server
+// side). It fails the test at the deadline.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// dial opens a raw connection to the proxy, closed at the end of the test,
+// with a deadline so that no read can hang the test.
+func (e *env) dial() net.Conn {
+	e.t.Helper()
+	c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	e.t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func portOf(t testing.TB, rawURL string) uint16 {

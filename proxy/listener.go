@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // connTracker counts client connections, in total and per client address,
@@ -102,16 +105,37 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 		if perClient {
 			msg = perClientResponse
 		}
-		// Best effort: the client may not read it before the close.
-		c.Write([]byte(msg))
-		c.Close()
+		go refuse(c, msg)
 	}
 }
 
-const (
-	overloadResponse  = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: 42\r\n\r\nThe proxy has too many open connections.\r\n"
-	perClientResponse = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: 48\r\n\r\nToo many open connections from your address.\r\n"
+// refuse answers a connection over a limit and closes it. The client's
+// request is read and dropped for a moment first: closing a socket with
+// unread input sends a reset, which can destroy the answer in flight.
+func refuse(c net.Conn, msg string) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := io.WriteString(c, msg); err != nil {
+		return
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	io.CopyN(io.Discard, c, 64<<10)
+}
+
+var (
+	overloadResponse  = rawResponse(503, "Service Unavailable", "The proxy has too many open connections.")
+	perClientResponse = rawResponse(429, "Too Many Requests", "Too many open connections from your address.")
 )
+
+// rawResponse is a complete HTTP/1.1 response that closes the connection,
+// for answering before the HTTP server has the connection.
+func rawResponse(code int, reason, text string) string {
+	body := text + "\r\n"
+	return "HTTP/1.1 " + strconv.Itoa(code) + " " + reason + "\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+		"Connection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
 
 // trackedConn is a client connection known to the connTracker.
 type trackedConn struct {
@@ -133,6 +157,23 @@ func (c *trackedConn) Close() error {
 		}
 	}
 	return c.Conn.Close()
+}
+
+// CloseWrite half-closes the connection, so that net/http can let a
+// client read an error response before the connection goes away.
+func (c *trackedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// ReadFrom lets net/http use sendfile or splice on the connection.
+func (c *trackedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(c.Conn, r)
 }
 
 // remoteAddr returns the unmapped client IP of c.

@@ -37,13 +37,25 @@ func Start(t testing.TB, records map[string][]string) *Server {
 			s.Set(name, netip.MustParseAddr(a))
 		}
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("dnstest: %v", err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	var (
+		pc  net.PacketConn
+		ln  net.Listener
+		err error
+	)
+	// The UDP port the kernel picks may be taken for TCP (by any local
+	// connection's ephemeral port): try a few.
+	for range 20 {
+		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("dnstest: %v", err)
+		}
+		ln, err = net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			break
+		}
 		pc.Close()
+	}
+	if err != nil {
 		t.Fatalf("dnstest: %v", err)
 	}
 	s.Addr = pc.LocalAddr().String()
