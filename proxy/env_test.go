@@ -26,7 +26,7 @@ import (
 // env is a running forward proxy on loopback with a real DNS server behind
 // it and an origin to talk to.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *proxy.Server
 	addr     string // proxy host:port
 	proxyURL *url.URL
@@ -77,7 +77,7 @@ func (e *env) originMux() *http.ServeMux {
 // newEnv starts DNS, origins and the proxy. By default loopback clients
 // are allowed, 127.0.0.1 is an allowed destination, and CONNECT may reach
 // the TLS origin's port.
-func newEnv(t *testing.T, configs ...envConfig) *env {
+func newEnv(t testing.TB, configs ...envConfig) *env {
 	t.Helper()
 	e := &env{t: t, seen: make(chan http.Header, 16)}
 	e.mux = e.originMux()
