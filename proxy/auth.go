@@ -160,7 +160,10 @@ func parseBasic(v string) (user, pass string, ok bool) {
 		return "", "", false
 	}
 	user, pass, ok = strings.Cut(string(raw), ":")
-	return user, pass, ok
+	if !ok {
+		return "", "", false
+	}
+	return user, pass, true
 }
 
 // authenticate enforces proxy authentication; it answers the request and
