@@ -260,7 +260,7 @@ func (s *Server) newGoproxy() *goproxy.ProxyHttpServer {
 // RoundTrip makes state a goproxy.RoundTripper: the transport of the
 // generation the request started under.
 func (st *state) RoundTrip(r *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
-	return st.transport.RoundTrip(r)
+	return st.rt.RoundTrip(r)
 }
 
 var errUnexpectedDial = errors.New("proxy: internal dial outside the upstream dialer")

@@ -168,14 +168,6 @@ func (c *trackedConn) CloseWrite() error {
 	return nil
 }
 
-// ReadFrom lets net/http use sendfile or splice on the connection.
-func (c *trackedConn) ReadFrom(r io.Reader) (int64, error) {
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(c.Conn, r)
-}
-
 // remoteAddr returns the unmapped client IP of c.
 func remoteAddr(c net.Conn) netip.Addr {
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {

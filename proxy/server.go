@@ -150,7 +150,7 @@ func (s *Server) Reload(opts Options) error {
 	}
 	old := s.cur.Swap(st)
 	// Idle pooled connections were made under the old guard and dialer.
-	old.transport.CloseIdleConnections()
+	old.rt.CloseIdleConnections()
 	return nil
 }
 

@@ -17,7 +17,8 @@ type state struct {
 	allowClients []netip.Prefix
 	connectPorts [65536 / 64]uint64 // bitset
 	auth         *authenticator     // nil when authentication is off
-	transport    *http.Transport
+	transport    *http.Transport // every request the fast path does not take
+	rt           roundTripper    // the transport requests go to
 	tunnelIdle   time.Duration
 	maxTunnels   int
 	maxTunnelsPC int
@@ -71,6 +72,19 @@ func (s *Server) buildState(o Options) (*state, error) {
 		WriteBufferSize:    32 << 10,
 		ReadBufferSize:     32 << 10,
 	}
+	st.rt = st.transport
+	if o.Parent == nil {
+		// Plain bodyless requests (the bulk of forward traffic) take the
+		// synchronous HTTP/1.1 path; the rest go to net/http's transport.
+		st.rt = &h1Transport{
+			Dial:                  dialer.DialContext,
+			Fallback:              st.transport,
+			MaxIdlePerHost:        st.transport.MaxIdleConnsPerHost,
+			MaxIdle:               st.transport.MaxIdleConns,
+			IdleTimeout:           st.transport.IdleConnTimeout,
+			ResponseHeaderTimeout: st.transport.ResponseHeaderTimeout,
+		}
+	}
 	if o.Parent != nil {
 		// The parent is a trusted hop named in the config: it is dialed
 		// directly, and destinations are checked by the guard in the
@@ -80,6 +94,13 @@ func (s *Server) buildState(o Options) (*state, error) {
 		st.transport.DialContext = dialParent
 	}
 	return st, nil
+}
+
+// roundTripper is what a generation forwards requests with; both
+// *http.Transport and *h1Transport are one.
+type roundTripper interface {
+	RoundTrip(*http.Request) (*http.Response, error)
+	CloseIdleConnections()
 }
 
 func (st *state) clientAllowed(a netip.Addr) bool {
