@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"waygate/proxy/upstream"
+	"waygate/filter/hostname"
 )
 
 // PACOptions configure the generated proxy auto-config file.
@@ -78,7 +78,7 @@ func pacProxyAddr(o PACOptions, r *http.Request) string {
 		host = h
 	}
 	port := strconv.Itoa(int(o.ListenPort))
-	name, ip, isIP, err := upstream.ParseHost(host)
+	name, ip, isIP, err := hostname.Parse(host)
 	switch {
 	case err != nil:
 		// Unusable Host header: fall back to the address the client

@@ -17,8 +17,8 @@ type state struct {
 	allowClients []netip.Prefix
 	connectPorts [65536 / 64]uint64 // bitset
 	auth         *authenticator     // nil when authentication is off
-	transport    *http.Transport // every request the fast path does not take
-	rt           roundTripper    // the transport requests go to
+	transport    *http.Transport    // every request the fast path does not take
+	rt           roundTripper       // the transport requests go to
 	tunnelIdle   time.Duration
 	maxTunnels   int
 	maxTunnelsPC int

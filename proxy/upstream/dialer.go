@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"waygate/filter/hostname"
 )
 
 // HostResolver looks up the addresses of a host name. *Resolver implements
@@ -86,7 +87,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 // addresses is treated as hostile rather than silently trimmed.
 func (d *Dialer) Resolve(ctx context.Context, host string, port uint16) ([]netip.AddrPort, error) {
 	addrStr := net.JoinHostPort(host, strconv.Itoa(int(port)))
-	name, ip, isIP, err := ParseHost(host)
+	name, ip, isIP, err := hostname.Parse(host)
 	if err != nil {
 		return nil, &DialError{Addr: addrStr, Cause: CauseBadAddress, Err: err}
 	}

@@ -1,4 +1,4 @@
-package upstream
+package hostname
 
 import (
 	"net/netip"
@@ -13,16 +13,16 @@ const (
 	maxHostLabelLen = 63
 )
 
-// InvalidHostError is returned by ParseHost for a host that cannot be dialed
+// Error is returned by Parse for a host that cannot be dialed
 // as written. Host is the input (cut to 256 bytes); Reason says what is wrong
 // in words, e.g. "invalid IPv4 address" or "label longer than 63 bytes".
-type InvalidHostError struct {
+type Error struct {
 	Host   string
 	Reason string
 }
 
 // Error returns `invalid host "Host": Reason`.
-func (e *InvalidHostError) Error() string {
+func (e *Error) Error() string {
 	return "invalid host " + strconv.Quote(e.Host) + ": " + e.Reason
 }
 
@@ -31,13 +31,13 @@ func hostErr(host, reason string) error {
 	if len(host) > maxShown {
 		host = host[:maxShown] + "..."
 	}
-	return &InvalidHostError{Host: host, Reason: reason}
+	return &Error{Host: host, Reason: reason}
 }
 
-// ParseHost normalises the host part of a URL or CONNECT target (without a
-// port) for dialing and for policy decisions. Errors are *InvalidHostError.
+// Parse normalises the host part of a URL or CONNECT target (without a
+// port) for dialing and for policy decisions. Errors are *Error.
 //
-// If host is an IP literal, ParseHost returns isIP=true, the address, and
+// If host is an IP literal, Parse returns isIP=true, the address, and
 // name set to the address's canonical text (ip.String(), no brackets). IPv4
 // literals are recognised in every spelling the WHATWG URL host parser and
 // glibc inet_aton accept: dotted decimal ("127.0.0.1"), the short forms a.b
@@ -59,15 +59,15 @@ func hostErr(host, reason string) error {
 //
 // Following the WHATWG "ends in a number" rule, a host whose last label is
 // all decimal digits, or is "0x"/"0X" followed only by hex digits, is an IPv4
-// literal or nothing: if it does not parse, ParseHost fails with "invalid
+// literal or nothing: if it does not parse, Parse fails with "invalid
 // IPv4 address" rather than returning a name, so "1.2.3.4.5", "1.2.3.256",
 // "0x1g.1" and "example.08" are errors. A last label that merely looks
 // numeric but is not a valid number in any base ("example.0x1g",
 // "example.1e5") is a name, as in WHATWG; no resolver reads it as an address.
 //
-// ParseHost is idempotent: for a nil error, ParseHost(name) returns the same
+// Parse is idempotent: for a nil error, Parse(name) returns the same
 // result again.
-func ParseHost(host string) (name string, ip netip.Addr, isIP bool, err error) {
+func Parse(host string) (name string, ip netip.Addr, isIP bool, err error) {
 	if host == "" {
 		return "", netip.Addr{}, false, hostErr(host, "empty host")
 	}

@@ -1,4 +1,4 @@
-package upstream_test
+package hostname_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"waygate/proxy/upstream"
+	"waygate/filter/hostname"
 )
 
 func TestParseHostIPLiterals(t *testing.T) {
@@ -58,9 +58,9 @@ func TestParseHostIPLiterals(t *testing.T) {
 		{"[::]", netip.IPv6Unspecified()},
 	}
 	for _, tt := range tests {
-		name, ip, isIP, err := upstream.ParseHost(tt.in)
+		name, ip, isIP, err := hostname.Parse(tt.in)
 		if err != nil || !isIP || ip != tt.want || name != tt.want.String() {
-			t.Errorf("ParseHost(%q) = %q, %v, %v, %v; want %q, %v, true, nil", tt.in, name, ip, isIP, err, tt.want.String(), tt.want)
+			t.Errorf("Parse(%q) = %q, %v, %v, %v; want %q, %v, true, nil", tt.in, name, ip, isIP, err, tt.want.String(), tt.want)
 		}
 	}
 }
@@ -87,9 +87,9 @@ func TestParseHostNames(t *testing.T) {
 		{strings.Repeat("a.", 126) + "a.", strings.Repeat("a.", 126) + "a"}, // 253 + trailing dot
 	}
 	for _, tt := range tests {
-		name, ip, isIP, err := upstream.ParseHost(tt.in)
+		name, ip, isIP, err := hostname.Parse(tt.in)
 		if err != nil || isIP || ip.IsValid() || name != tt.want {
-			t.Errorf("ParseHost(%q) = %q, %v, %v, %v; want %q, invalid, false, nil", tt.in, name, ip, isIP, err, tt.want)
+			t.Errorf("Parse(%q) = %q, %v, %v, %v; want %q, invalid, false, nil", tt.in, name, ip, isIP, err, tt.want)
 		}
 	}
 }
@@ -143,25 +143,25 @@ func TestParseHostErrors(t *testing.T) {
 		{"127\u30020\u30020\u30021", "non-ASCII host (convert IDNs to A-labels first)"},
 	}
 	for _, tt := range tests {
-		name, ip, isIP, err := upstream.ParseHost(tt.in)
-		var he *upstream.InvalidHostError
+		name, ip, isIP, err := hostname.Parse(tt.in)
+		var he *hostname.Error
 		if !errors.As(err, &he) || he.Reason != tt.reason {
-			t.Errorf("ParseHost(%q) error = %v; want reason %q", tt.in, err, tt.reason)
+			t.Errorf("Parse(%q) error = %v; want reason %q", tt.in, err, tt.reason)
 			continue
 		}
 		if name != "" || ip.IsValid() || isIP {
-			t.Errorf("ParseHost(%q) = %q, %v, %v with an error", tt.in, name, ip, isIP)
+			t.Errorf("Parse(%q) = %q, %v, %v with an error", tt.in, name, ip, isIP)
 		}
 	}
 }
 
 func TestParseHostErrorMessage(t *testing.T) {
-	_, _, _, err := upstream.ParseHost("1.2.3.4.5")
+	_, _, _, err := hostname.Parse("1.2.3.4.5")
 	if got, want := err.Error(), `invalid host "1.2.3.4.5": invalid IPv4 address`; got != want {
 		t.Errorf("Error() = %q; want %q", got, want)
 	}
-	_, _, _, err = upstream.ParseHost(strings.Repeat("x", 1000))
-	if n := len(err.(*upstream.InvalidHostError).Host); n > 260 {
+	_, _, _, err = hostname.Parse(strings.Repeat("x", 1000))
+	if n := len(err.(*hostname.Error).Host); n > 260 {
 		t.Errorf("error Host is %d bytes; want it cut", n)
 	}
 }
@@ -176,41 +176,41 @@ func FuzzParseHost(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, host string) {
-		name, ip, isIP, err := upstream.ParseHost(host)
+		name, ip, isIP, err := hostname.Parse(host)
 		if err != nil {
 			if name != "" || isIP || ip.IsValid() {
-				t.Fatalf("ParseHost(%q) = %q, %v, %v with error %v", host, name, ip, isIP, err)
+				t.Fatalf("Parse(%q) = %q, %v, %v with error %v", host, name, ip, isIP, err)
 			}
 			return
 		}
 		if name == "" {
-			t.Fatalf("ParseHost(%q) returned an empty name", host)
+			t.Fatalf("Parse(%q) returned an empty name", host)
 		}
 		if isIP != ip.IsValid() {
-			t.Fatalf("ParseHost(%q): isIP=%v but ip=%v", host, isIP, ip)
+			t.Fatalf("Parse(%q): isIP=%v but ip=%v", host, isIP, ip)
 		}
 		if isIP {
 			if ip.Is4In6() || ip.Zone() != "" {
-				t.Fatalf("ParseHost(%q) = %v; want unmapped, no zone", host, ip)
+				t.Fatalf("Parse(%q) = %v; want unmapped, no zone", host, ip)
 			}
 			if name != ip.String() {
-				t.Fatalf("ParseHost(%q) name %q != ip %v", host, name, ip)
+				t.Fatalf("Parse(%q) name %q != ip %v", host, name, ip)
 			}
-			_, ip2, isIP2, err := upstream.ParseHost(ip.String())
+			_, ip2, isIP2, err := hostname.Parse(ip.String())
 			if err != nil || !isIP2 || ip2 != ip {
-				t.Fatalf("ParseHost(%q) = %v, %v, %v; want %v", ip.String(), ip2, isIP2, err, ip)
+				t.Fatalf("Parse(%q) = %v, %v, %v; want %v", ip.String(), ip2, isIP2, err, ip)
 			}
 		} else {
 			if len(name) > 253 {
-				t.Fatalf("ParseHost(%q) = %d-byte name", host, len(name))
+				t.Fatalf("Parse(%q) = %d-byte name", host, len(name))
 			}
 			if _, err := netip.ParseAddr(name); err == nil {
-				t.Fatalf("ParseHost(%q) = name %q that netip parses as an address", host, name)
+				t.Fatalf("Parse(%q) = name %q that netip parses as an address", host, name)
 			}
 		}
-		name2, ip2, isIP2, err := upstream.ParseHost(name)
+		name2, ip2, isIP2, err := hostname.Parse(name)
 		if err != nil || name2 != name || ip2 != ip || isIP2 != isIP {
-			t.Fatalf("not idempotent: ParseHost(%q) = %q, %v, %v, %v; ParseHost(%q) = %q, %v, %v, %v",
+			t.Fatalf("not idempotent: Parse(%q) = %q, %v, %v, %v; Parse(%q) = %q, %v, %v, %v",
 				host, name, ip, isIP, nil, name, name2, ip2, isIP2, err)
 		}
 	})
