@@ -180,7 +180,11 @@ func (t *h1Transport) handles(req *http.Request) bool {
 		return false
 	}
 	if (req.Body != nil && req.Body != http.NoBody) || req.ContentLength != 0 ||
-		len(req.TransferEncoding) != 0 || req.Trailer != nil || req.Cancel != nil {
+		len(req.TransferEncoding) != 0 || req.Trailer != nil {
+		return false
+	}
+	//lint:ignore SA1019 a request cancelled the old way must still be cancellable: net/http honours Cancel, this path would not.
+	if req.Cancel != nil {
 		return false
 	}
 	switch req.Method {
