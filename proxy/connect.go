@@ -35,6 +35,9 @@ func (s *Server) handleConnect(rw *responseRecorder, r *http.Request, rs *reqSta
 			"Tunnels to port "+portStr+" are not allowed through this proxy.", "")
 		return
 	}
+	if !s.decide(rw, r, rs, host, uint16(port)) {
+		return
+	}
 	t := &tunnel{client: rs.client, start: rs.start, id: rs.id, target: r.Host}
 	switch s.tunnels.add(t, st.maxTunnels, st.maxTunnelsPC) {
 	case tunnelLimitTotal:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"waygate/filter"
 	"waygate/proxy/upstream"
 )
 
@@ -33,6 +34,9 @@ type reqState struct {
 	cause  upstream.Cause
 	err    error
 	denied denyReason
+	// decision is the policy's decision, nil when there is no policy or
+	// the request did not get that far.
+	decision *filter.Decision
 	// bytesUp counts request (or client-to-origin tunnel) bytes.
 	bytesUp int64
 }
@@ -88,6 +92,13 @@ func (s *Server) handleHTTP(rw *responseRecorder, r *http.Request, rs *reqState,
 		rs.denied = denyPort
 		s.writePage(rw, r, rs, http.StatusForbidden, "Port not allowed",
 			"Requests to port "+strconv.Itoa(int(port))+" are not allowed through this proxy.", "")
+		return
+	}
+	if st.filter != nil && r.URL.Path == continuePath {
+		s.serveContinue(rw, r, rs)
+		return
+	}
+	if !s.decide(rw, r, rs, host, port) {
 		return
 	}
 	if st.opts.Parent != nil {
@@ -284,6 +295,9 @@ func (s *Server) finish(rs *reqState, rw *responseRecorder, r *http.Request) {
 	}
 	if rs.denied != denyNone {
 		s.metrics.denied(rs.denied)
+	}
+	if rs.decision != nil {
+		s.metrics.decision(rs.decision.Action)
 	}
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.Debug("request", "request_id", rs.id, "kind", rs.kind, "client", rs.client, "user", rs.user,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"waygate/filter"
 	"waygate/proxy/upstream"
 )
 
@@ -20,9 +21,10 @@ const (
 	denyBadRequest
 	denyConnLimit
 	denyTunnelLimit
+	denyPolicy
 )
 
-var denyNames = [...]string{"", "client", "auth", "port", "bad_request", "connection_limit", "tunnel_limit"}
+var denyNames = [...]string{"", "client", "auth", "port", "bad_request", "connection_limit", "tunnel_limit", "policy"}
 
 // Metrics are the forward proxy's Prometheus metrics. Series are created
 // up front so that the hot path only increments.
@@ -36,6 +38,7 @@ type Metrics struct {
 	tunnelsOpen prometheus.Gauge
 	connsOpen   prometheus.Gauge
 	statusCache map[string]*[6]prometheus.Counter
+	decisions   [4]prometheus.Counter // by filter.Action
 }
 
 // NewMetrics creates the proxy's metrics and registers them with reg. A nil
@@ -86,8 +89,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, c := range upstream.AllCauses() {
 		m.upstreamErr = append(m.upstreamErr, upErr.WithLabelValues(c.String()))
 	}
+	dec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "waygate_policy_decisions_total", Help: "Policy decisions, by action (monitor: allowed, would have been blocked).",
+	}, []string{"action"})
+	for i := range m.decisions {
+		m.decisions[i] = dec.WithLabelValues(filter.Action(i).String())
+	}
 	if reg != nil {
-		reg.MustRegister(m.requests, dur, bytes, denied, upErr, m.tunnelsOpen, m.connsOpen)
+		reg.MustRegister(m.requests, dur, bytes, denied, upErr, m.tunnelsOpen, m.connsOpen, dec)
 	}
 	return m
 }
@@ -116,5 +125,11 @@ func (m *Metrics) denied(r denyReason) {
 func (m *Metrics) upstreamError(c upstream.Cause) {
 	if int(c) >= 0 && int(c) < len(m.upstreamErr) {
 		m.upstreamErr[c].Inc()
+	}
+}
+
+func (m *Metrics) decision(a filter.Action) {
+	if int(a) < len(m.decisions) {
+		m.decisions[a].Inc()
 	}
 }

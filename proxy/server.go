@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"waygate/filter"
 	"waygate/proxy/upstream"
 )
 
@@ -57,6 +59,15 @@ type Options struct {
 	// Parent, if not nil, is an HTTP proxy through which every request and
 	// tunnel goes. Destinations are still checked by the guard first.
 	Parent *url.URL
+	// Filter decides every request before anything is dialed. Nil means
+	// no policy: everything the other checks let through is allowed.
+	Filter *filter.Engine
+	// BlockPage and WarnPage replace the built-in policy pages; they are
+	// executed with a PageData. Nil means built-in.
+	BlockPage *template.Template
+	WarnPage  *template.Template
+	// Now is the clock for schedules and warn grants. Nil means time.Now.
+	Now func() time.Time
 }
 
 // ServerOptions are fixed for the life of a Server (they belong to the
@@ -89,6 +100,7 @@ type Server struct {
 	tunnels *tunnelTracker
 	reqSeq  atomic.Uint64
 	idBase  string
+	grants  *grants
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -102,6 +114,7 @@ func New(opts Options, sopts ServerOptions) (*Server, error) {
 		conns:   newConnTracker(),
 		tunnels: newTunnelTracker(),
 		idBase:  newIDBase(),
+		grants:  newGrants(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()

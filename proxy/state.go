@@ -3,11 +3,14 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"html/template"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"time"
+
+	"waygate/filter"
 )
 
 // state is one immutable generation of the proxy's options, compiled for the
@@ -24,6 +27,10 @@ type state struct {
 	maxTunnelsPC int
 	maxConns     int
 	maxConnsPC   int
+	filter       *filter.Engine
+	blockPage    *template.Template
+	warnPage     *template.Template
+	now          func() time.Time
 }
 
 func (s *Server) buildState(o Options) (*state, error) {
@@ -38,6 +45,19 @@ func (s *Server) buildState(o Options) (*state, error) {
 		maxTunnelsPC: orInt(o.MaxTunnelsPerClient, 256),
 		maxConns:     orInt(o.MaxConnections, 10000),
 		maxConnsPC:   orInt(o.MaxConnectionsPerClient, 512),
+		filter:       o.Filter,
+		blockPage:    o.BlockPage,
+		warnPage:     o.WarnPage,
+		now:          o.Now,
+	}
+	if st.blockPage == nil {
+		st.blockPage = blockTemplate
+	}
+	if st.warnPage == nil {
+		st.warnPage = warnTemplate
+	}
+	if st.now == nil {
+		st.now = time.Now
 	}
 	for _, p := range o.ConnectPorts {
 		st.connectPorts[p/64] |= 1 << (p % 64)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"waygate/cmd/waygate/internal/config"
+	"waygate/proxy"
 )
 
 const usage = `usage: waygate [command] [flags]
@@ -24,6 +25,8 @@ commands:
   serve [-config FILE]   run the gateway (the default; embedded defaults without -config)
   check -config FILE     validate a config file and exit
   passwd                 read a password on stdin, print its bcrypt hash for the config
+  filter test -config FILE URL [-client IP] [-user NAME] [-method M] [-at TIME]
+                         print the policy decision for URL and why
   defaults               print the embedded default config, with comments
   version                print the version
 `
@@ -45,6 +48,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdCheck(args, stdout, stderr)
 	case "passwd":
 		return cmdPasswd(stdin, stdout, stderr)
+	case "filter":
+		return cmdFilter(args, stdout, stderr)
 	case "defaults":
 		stdout.Write(config.DefaultYAML)
 		return 0
@@ -122,7 +127,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(path)
 	if err == nil {
 		// Build the runtime parts too: CA files and hashes are checked there.
-		_, err = buildProxyOptions(cfg, nil, nil)
+		var opts proxy.Options
+		if opts, err = buildProxyOptions(cfg, path, nil, nil); err == nil && opts.Filter != nil {
+			st := opts.Filter.Stats()
+			fmt.Fprintf(stdout, "policy %s: %d categories, %d domains, %d entries, %d malformed lines\n",
+				opts.Filter.Version(), len(opts.Filter.Categories()), st.Domains, st.Entries, st.Malformed)
+			for _, p := range st.Problems {
+				fmt.Fprintln(stdout, "  "+p.String())
+			}
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -132,7 +132,7 @@ func (g *gateway) proxyOptions(cfg *config.Config, resolver *upstream.Resolver) 
 	if g.adminLn != nil {
 		self = append(self, g.adminLn.Addr())
 	}
-	opts, err := buildProxyOptions(cfg, resolver, listenerAddrs(self))
+	opts, err := buildProxyOptions(cfg, g.path, resolver, listenerAddrs(self))
 	opts.PAC.ListenPort = uint16(g.proxyLn.Addr().(*net.TCPAddr).Port)
 	return opts, err
 }
@@ -161,11 +161,25 @@ func newResolver(c config.DNS) (*upstream.Resolver, error) {
 	})
 }
 
-// buildProxyOptions turns the config into the proxy's runtime options. self
-// lists the gateway's own listen addresses, which the guard never dials. A
-// nil resolver is allowed for validation only.
-func buildProxyOptions(cfg *config.Config, resolver *upstream.Resolver, self []netip.AddrPort) (proxy.Options, error) {
+// buildProxyOptions turns the config into the proxy's runtime options,
+// policy engine included. configPath (empty for the embedded defaults)
+// anchors relative paths. self lists the gateway's own listen addresses,
+// which the guard never dials. A nil resolver is allowed for validation
+// only.
+func buildProxyOptions(cfg *config.Config, configPath string, resolver *upstream.Resolver, self []netip.AddrPort) (proxy.Options, error) {
 	p := cfg.Proxy
+	engine, err := policyEngine(cfg, configPath)
+	if err != nil {
+		return proxy.Options{}, err
+	}
+	blockPage, err := pageTemplate(cfg.Filter.BlockPage, configPath)
+	if err != nil {
+		return proxy.Options{}, fmt.Errorf("filter.block_page: %w", err)
+	}
+	warnPage, err := pageTemplate(cfg.Filter.WarnPage, configPath)
+	if err != nil {
+		return proxy.Options{}, fmt.Errorf("filter.warn_page: %w", err)
+	}
 	tlsCfg, err := upstream.TLSConfig(p.ExtraCAFiles)
 	if err != nil {
 		return proxy.Options{}, fmt.Errorf("proxy.extra_ca_files: %w", err)
@@ -208,9 +222,12 @@ func buildProxyOptions(cfg *config.Config, resolver *upstream.Resolver, self []n
 			DirectDomains:  p.PAC.DirectDomains,
 			DirectNetworks: p.PAC.DirectNetworks,
 		},
-		Dialer: dialer,
-		TLS:    tlsCfg,
-		Parent: parent,
+		Dialer:    dialer,
+		TLS:       tlsCfg,
+		Parent:    parent,
+		Filter:    engine,
+		BlockPage: blockPage,
+		WarnPage:  warnPage,
 	}, nil
 }
 

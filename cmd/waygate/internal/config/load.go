@@ -170,6 +170,15 @@ func (d *decoder) parse(data []byte) *Config {
 		{"admin", d.section([]field{
 			{"listen", d.str(&cfg.Admin.Listen)},
 		})},
+		{"categories", d.categories(&cfg.Categories)},
+		{"category_dirs", d.categoryDirs(&cfg.CategoryDirs)},
+		{"groups", d.groups(&cfg.Groups)},
+		{"rules", d.rules(&cfg.Rules)},
+		{"filter", d.section([]field{
+			{"default_action", d.str(&cfg.Filter.DefaultAction)},
+			{"block_page", d.str(&cfg.Filter.BlockPage)},
+			{"warn_page", d.str(&cfg.Filter.WarnPage)},
+		})},
 	})
 	if len(d.probs) > maxProblems {
 		return nil

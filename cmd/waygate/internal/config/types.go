@@ -18,6 +18,105 @@ type Config struct {
 	Proxy   Proxy  `yaml:"proxy"`
 	DNS     DNS    `yaml:"dns"`
 	Admin   Admin  `yaml:"admin"`
+	// Categories are named lists of domains, URLs and networks.
+	Categories []Category `yaml:"categories"`
+	// CategoryDirs are squidGuard/UT1 folders: every subfolder with a
+	// domains, urls or expressions file is a category of that name.
+	CategoryDirs []CategoryDir `yaml:"category_dirs"`
+	// Groups name sets of client networks and proxy users for rules.
+	Groups []Group `yaml:"groups"`
+	// Rules decide requests; the first that matches wins.
+	Rules []Rule `yaml:"rules"`
+	// Filter holds the policy settings that are not rules.
+	Filter Filter `yaml:"filter"`
+}
+
+// Category is one named category. Entries come inline and from files.
+type Category struct {
+	// Name is unique over categories and category_dirs.
+	Name string `yaml:"name"`
+	// Domains are inline entries: domains (which match their subdomains),
+	// IP addresses and CIDR networks.
+	Domains []string `yaml:"domains"`
+	// URLs are inline host/path prefixes.
+	URLs []string `yaml:"urls"`
+	// Files are list files; a relative path is relative to the config
+	// file's directory.
+	Files []ListFile `yaml:"files"`
+}
+
+// ListFile is a list file and its format. In the config it is written as a
+// path alone or as a mapping {path, format}.
+type ListFile struct {
+	Path string `yaml:"path"`
+	// Format is domains, urls, expressions, hosts or adblock. Empty means:
+	// from the file name (a squidGuard "urls" or "expressions" file, a name
+	// containing "hosts"), else domains, which also reads hosts-file and
+	// Adblock ||name^ lines.
+	Format string `yaml:"format"`
+}
+
+// CategoryDir is a folder of squidGuard-layout categories.
+type CategoryDir struct {
+	// Path is the folder; relative to the config file's directory.
+	Path string `yaml:"path"`
+	// Only restricts the categories loaded to these names. Empty means all.
+	Only []string `yaml:"only"`
+	// Expressions also loads each category's expressions file (regular
+	// expressions over host/path; slower than lists). Default false.
+	Expressions bool `yaml:"expressions"`
+}
+
+// Group is a named set of clients and users.
+type Group struct {
+	Name    string         `yaml:"name"`
+	Clients []netip.Prefix `yaml:"clients"`
+	Users   []string       `yaml:"users"`
+}
+
+// Rule is one policy rule. All conditions it lists must hold; groups, users
+// and clients together are one condition (any of them).
+type Rule struct {
+	Name       string         `yaml:"name"`
+	Groups     []string       `yaml:"groups"`
+	Users      []string       `yaml:"users"`
+	Clients    []netip.Prefix `yaml:"clients"`
+	Categories []string       `yaml:"categories"`
+	Domains    []string       `yaml:"domains"`
+	URLs       []string       `yaml:"urls"`
+	Methods    []string       `yaml:"methods"`
+	Ports      []uint16       `yaml:"ports"`
+	// Schedule lists time windows; the rule applies inside any of them.
+	// Empty means always.
+	Schedule []Window `yaml:"schedule"`
+	// Action is allow, block, warn or monitor.
+	Action string `yaml:"action"`
+	// WarnFor is how long a user who continues past a warn page is let
+	// through. Zero means 1h.
+	WarnFor time.Duration `yaml:"warn_for"`
+}
+
+// Window is a weekly time window.
+type Window struct {
+	// Days: mon, tue, ... sun. Empty means every day.
+	Days []string `yaml:"days"`
+	// From and To are "HH:MM", 24-hour, To exclusive; To before From runs
+	// past midnight. Both empty means the whole day.
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+	// TimeZone is an IANA zone name such as Europe/Berlin. Empty means UTC.
+	TimeZone string `yaml:"time_zone"`
+}
+
+// Filter holds the policy settings that are not rules.
+type Filter struct {
+	// DefaultAction applies when no rule matches: allow (the default),
+	// block, warn or monitor.
+	DefaultAction string `yaml:"default_action"`
+	// BlockPage and WarnPage are html/template files that replace the
+	// built-in pages. Empty means built-in.
+	BlockPage string `yaml:"block_page"`
+	WarnPage  string `yaml:"warn_page"`
 }
 
 // Log configures the operational log (log/slog), not the audit trail.

@@ -144,6 +144,7 @@ func (c *Config) problems() []Problem {
 			k.add("admin.listen", "%v", err)
 		}
 	}
+	c.policyProblems(&k)
 	return k.probs
 }
 
