@@ -98,6 +98,13 @@ func Default() *Config {
 		Admin: Admin{
 			Listen: "127.0.0.1:9090",
 		},
+		Categories:   []Category{},
+		CategoryDirs: []CategoryDir{},
+		Groups:       []Group{},
+		Rules:        []Rule{},
+		Filter: Filter{
+			DefaultAction: "allow",
+		},
 	}
 }
 
