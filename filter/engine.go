@@ -37,6 +37,16 @@ type Engine struct {
 	groups []group
 	rules  []rule
 	stats  Stats
+	files  []string
+}
+
+// Files returns the list files the engine was compiled from, so that a
+// caller can watch them. Nil for a nil engine.
+func (e *Engine) Files() []string {
+	if e == nil {
+		return nil
+	}
+	return e.files
 }
 
 type urlEntry struct {
@@ -238,6 +248,7 @@ func Compile(p *Policy) (*Engine, error) {
 				name = l.Path
 			}
 			src := source(name)
+			e.files = append(e.files, l.Path)
 			st, err := lists.ParseFile(l.Path, l.Format, func(ent lists.Entry) { add(ent, id, src) })
 			if err != nil {
 				return nil, fmt.Errorf("category %q: %w", c.Name, err)

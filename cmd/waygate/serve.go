@@ -12,13 +12,11 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"reflect"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -65,6 +63,8 @@ type gateway struct {
 	proxyLn net.Listener
 	admin   *http.Server
 	adminLn net.Listener
+	watcher *watcher // nil without a config file
+	files   []string // list files of the running policy
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -104,6 +104,7 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 		g.closeListeners()
 		return nil, err
 	}
+	g.files = opts.Filter.Files()
 	g.proxy, err = proxy.New(opts, proxy.ServerOptions{
 		ReadHeaderTimeout: cfg.Proxy.Timeouts.ReadHeader,
 		IdleTimeout:       cfg.Proxy.Timeouts.Idle,
@@ -135,6 +136,15 @@ func (g *gateway) proxyOptions(cfg *config.Config, resolver *upstream.Resolver) 
 	opts, err := buildProxyOptions(cfg, g.path, resolver, listenerAddrs(self))
 	opts.PAC.ListenPort = uint16(g.proxyLn.Addr().(*net.TCPAddr).Port)
 	return opts, err
+}
+
+// watchFiles points the watcher at the config file and the running
+// policy's list files.
+func (g *gateway) watchFiles() {
+	if g.watcher == nil {
+		return
+	}
+	g.watcher.set(append([]string{g.path}, g.files...))
 }
 
 // listenerAddrs converts bound listener addresses for the guard.
@@ -275,12 +285,14 @@ func (g *gateway) run() error {
 
 	var fileEvents <-chan struct{}
 	if g.path != "" {
-		ch, stop, err := watchFile(g.path, g.log)
+		w, err := newWatcher(g.log)
 		if err != nil {
 			g.log.Warn("config file not watched; reload with SIGHUP", "error", err)
 		} else {
-			defer stop()
-			fileEvents = ch
+			defer w.close()
+			g.watcher = w
+			g.watchFiles()
+			fileEvents = w.events
 		}
 	}
 
@@ -346,8 +358,9 @@ func (g *gateway) reload(why string) {
 		cfg.Log != g.cfg.Log || cfg.DataDir != g.cfg.DataDir {
 		g.log.Warn("listen addresses, header/idle timeouts, max_header_bytes, log and data_dir take effect at the next restart")
 	}
-	g.cfg, g.resolver = cfg, resolver
-	g.log.Info("config reloaded", "trigger", why, "config", g.path)
+	g.cfg, g.resolver, g.files = cfg, resolver, opts.Filter.Files()
+	g.watchFiles()
+	g.log.Info("config reloaded", "trigger", why, "config", g.path, "policy", opts.Filter.Version())
 }
 
 // shutdown drains requests and tunnels up to the configured deadline.
@@ -369,54 +382,4 @@ func (g *gateway) shutdown(sig os.Signal) error {
 	}
 	g.log.Info("stopped")
 	return nil
-}
-
-// watchFile reports changes to path. It watches the directory, since
-// editors and config management replace files by renaming, and coalesces
-// bursts of events.
-func watchFile(path string, log *slog.Logger) (<-chan struct{}, func(), error) {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, nil, err
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		w.Close()
-		return nil, nil, err
-	}
-	if err := w.Add(filepath.Dir(abs)); err != nil {
-		w.Close()
-		return nil, nil, err
-	}
-	out := make(chan struct{}, 1)
-	done := make(chan struct{})
-	go func() {
-		const settle = 200 * time.Millisecond
-		timer := time.NewTimer(time.Hour)
-		timer.Stop()
-		for {
-			select {
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if filepath.Clean(ev.Name) == abs && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
-					timer.Reset(settle)
-				}
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				log.Warn("config watcher", "error", err)
-			case <-timer.C:
-				select {
-				case out <- struct{}{}:
-				default:
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	return out, func() { close(done); w.Close() }, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -319,5 +320,56 @@ func TestShutdownDeadlineCutsTunnels(t *testing.T) {
 	}
 	if _, err := tunnelGet(tunnel); err == nil {
 		t.Fatal("tunnel still open after the process exited")
+	}
+}
+
+func TestPolicyReloadsWithListFile(t *testing.T) {
+	s := newSite(t)
+	s.dns.Set("blocked.test", netip.MustParseAddr("127.0.0.1"))
+	s.dns.Set("other.test", netip.MustParseAddr("127.0.0.1"))
+	listDir := filepath.Join(s.dir, "lists")
+	os.MkdirAll(listDir, 0o755)
+	list := filepath.Join(listDir, "blocked")
+	writeList := func(body string) {
+		tmp := list + ".tmp"
+		if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, list); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeList("blocked.test\n")
+	s.writeConfig(t, "127.0.0.0/8", `categories:
+  - name: blocked
+    files: [lists/blocked]
+rules:
+  - name: no-blocked
+    categories: [blocked]
+    action: block
+`)
+	p := startProcess(t, s.config)
+	port := s.origin.URL[strings.LastIndex(s.origin.URL, ":")+1:]
+	get := func(host string) int {
+		code, _ := proxyGet(t, p.proxy, "http://"+host+":"+port+"/")
+		return code
+	}
+	if get("blocked.test") != http.StatusForbidden || get("other.test") != 200 {
+		t.Fatal("initial policy not applied")
+	}
+	// A change to the list file alone reloads the policy.
+	writeList("blocked.test\nother.test\n")
+	p.waitLog("config reloaded")
+	if code := get("other.test"); code != http.StatusForbidden {
+		t.Fatalf("after the list changed: %d, want 403", code)
+	}
+	// A list that cannot be read keeps the running policy.
+	os.Remove(list)
+	m := p.waitLog("reload failed; keeping the running config")
+	if e, _ := m["error"].(string); !strings.Contains(e, "blocked") {
+		t.Errorf("reload error does not name the list: %q", e)
+	}
+	if code := get("other.test"); code != http.StatusForbidden {
+		t.Fatalf("after a failed reload: %d, want the old policy's 403", code)
 	}
 }
