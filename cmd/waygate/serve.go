@@ -271,14 +271,6 @@ func (g *gateway) adminHandler() http.Handler {
 // run serves until SIGTERM or SIGINT, reloading on SIGHUP and on changes
 // to the config file.
 func (g *gateway) run() error {
-	errc := make(chan error, 2)
-	go func() { errc <- g.proxy.Serve(g.proxyLn) }()
-	g.log.Info("forward proxy listening", "addr", g.proxyLn.Addr().String(), "config", g.configName())
-	if g.admin != nil {
-		go func() { errc <- g.admin.Serve(g.adminLn) }()
-		g.log.Info("admin listening", "addr", g.adminLn.Addr().String())
-	}
-
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
@@ -294,6 +286,16 @@ func (g *gateway) run() error {
 			g.watchFiles()
 			fileEvents = w.events
 		}
+	}
+
+	// Signals and the watcher are set up before the listening lines are
+	// logged, so that whoever waits for those lines can rely on both.
+	errc := make(chan error, 2)
+	go func() { errc <- g.proxy.Serve(g.proxyLn) }()
+	g.log.Info("forward proxy listening", "addr", g.proxyLn.Addr().String(), "config", g.configName())
+	if g.admin != nil {
+		go func() { errc <- g.admin.Serve(g.adminLn) }()
+		g.log.Info("admin listening", "addr", g.adminLn.Addr().String())
 	}
 
 	for {
