@@ -71,7 +71,7 @@ func runLineCases(t *testing.T, f lists.Format, cases []lineCase) {
 					t.Fatalf("Malformed = %d, Problems = %v; want one problem %q", st.Malformed, st.Problems, tc.reason)
 				}
 				p := st.Problems[0]
-				if p.Reason != tc.reason || p.Line != 1 || p.Source != "test" || p.Text != strings.TrimSpace(tc.in) {
+				if p.Reason != tc.reason || p.Line != 1 || p.Source != "test" || p.Text != cut200(strings.TrimSpace(tc.in)) {
 					t.Errorf("problem = %+v, want reason %q on line 1", p, tc.reason)
 				}
 			} else if st.Malformed != 0 {
@@ -86,6 +86,8 @@ func runLineCases(t *testing.T, f lists.Format, cases []lineCase) {
 		})
 	}
 }
+
+func cut200(s string) string { return s[:min(len(s), 200)] }
 
 func one(k lists.Kind, v string) []ent { return []ent{{k, v}} }
 
@@ -249,7 +251,7 @@ func TestExpressionsLines(t *testing.T) {
 		{in: "# comment"},
 		{in: `((a|b)`, reason: "invalid regular expression: missing closing ) \"((a|b)\""},
 		{in: `a{2,1}`, reason: "invalid regular expression: invalid repeat count \"{2,1}\""},
-		{in: `(?<=a)b`, reason: "invalid regular expression: invalid or unsupported Perl syntax \"(?<\""},
+		{in: `(?<=a)b`, reason: "invalid regular expression: invalid named capture \"(?<=a)b\""},
 	})
 }
 
