@@ -59,7 +59,7 @@ func cmdFilter(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	engine, err := policyEngine(cfg, *path)
+	engine, err := policyEngine(cfg, *path, cachedCopies(cfg), true)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

@@ -128,7 +128,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		// Build the runtime parts too: CA files and hashes are checked there.
 		var opts proxy.Options
-		if opts, err = buildProxyOptions(cfg, path, nil, nil); err == nil && opts.Filter != nil {
+		if opts, err = buildProxyOptions(cfg, path, newDialer(cfg, nil, nil), cachedCopies(cfg), true); err == nil && opts.Filter != nil {
 			st := opts.Filter.Stats()
 			fmt.Fprintf(stdout, "policy %s: %d categories, %d domains, %d entries, %d malformed lines\n",
 				opts.Filter.Version(), len(opts.Filter.Categories()), st.Domains, st.Entries, st.Malformed)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,12 +17,17 @@ import (
 	"waygate/filter/lists"
 )
 
+// remoteCopy returns the local copy of a remote list, or ok false when
+// there is none.
+type remoteCopy func(url string) (path string, ok bool)
+
 // buildPolicy turns the policy sections of cfg into a filter.Policy:
 // category folders are read, relative paths are taken from baseDir (the
-// config file's folder), schedules compiled. The policy version is a hash
-// of the policy sections and of the size and time of every list file, so
-// it changes when a list does.
-func buildPolicy(cfg *config.Config, baseDir string) (*filter.Policy, error) {
+// config file's folder), remote lists replaced by their local copies,
+// schedules compiled. A remote list without a copy is an error unless
+// skipMissing. The policy version is a hash of the policy sections and of
+// the size and time of every list file, so it changes when a list does.
+func buildPolicy(cfg *config.Config, baseDir string, remote remoteCopy, skipMissing bool) (*filter.Policy, error) {
 	p := &filter.Policy{}
 	abs := func(path string) string {
 		if path == "" || filepath.IsAbs(path) {
@@ -50,6 +56,21 @@ func buildPolicy(cfg *config.Config, baseDir string) (*filter.Policy, error) {
 			path := abs(f.Path)
 			stamp(path)
 			fc.Lists = append(fc.Lists, filter.List{Path: path, Format: listFormat(f.Format, path)})
+		}
+		for _, r := range c.Remote {
+			path, ok := remote(r.URL)
+			if !ok {
+				if skipMissing {
+					continue
+				}
+				return nil, fmt.Errorf("category %q: remote list %s: no copy has been downloaded", c.Name, redactURL(r.URL))
+			}
+			stamp(path)
+			format := r.Format
+			if format == "" {
+				format = "domains"
+			}
+			fc.Lists = append(fc.Lists, filter.List{Path: path, Source: redactURL(r.URL), Format: listFormat(format, path)})
 		}
 		p.Categories = append(p.Categories, fc)
 	}
@@ -140,11 +161,14 @@ func listFormat(name, path string) lists.Format {
 
 // policyEngine builds the policy engine of cfg, or returns nil when the
 // config has no policy (no rules, and everything allowed by default).
-func policyEngine(cfg *config.Config, configPath string) (*filter.Engine, error) {
+// remote gives the local copies of remote lists; with skipMissing, lists
+// that have none are left out (for check and filter test, which do not
+// download) instead of being an error.
+func policyEngine(cfg *config.Config, configPath string, remote remoteCopy, skipMissing bool) (*filter.Engine, error) {
 	if len(cfg.Rules) == 0 && (cfg.Filter.DefaultAction == "" || cfg.Filter.DefaultAction == "allow") {
 		return nil, nil
 	}
-	p, err := buildPolicy(cfg, baseDir(configPath))
+	p, err := buildPolicy(cfg, baseDir(configPath), remote, skipMissing)
 	if err != nil {
 		return nil, err
 	}
@@ -173,4 +197,12 @@ func pageTemplate(path, configPath string) (*template.Template, error) {
 		path = filepath.Join(baseDir(configPath), path)
 	}
 	return template.ParseFiles(path)
+}
+
+// redactURL hides credentials in a URL for logs and decisions.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return s
 }

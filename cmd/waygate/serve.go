@@ -63,8 +63,10 @@ type gateway struct {
 	proxyLn net.Listener
 	admin   *http.Server
 	adminLn net.Listener
-	watcher *watcher // nil without a config file
-	files   []string // list files of the running policy
+	watcher *watcher         // nil without a config file
+	dialer  *upstream.Dialer // of the running config, for list refreshes
+	reloads chan string      // reload requests from list refreshes
+	files   []string         // list files of the running policy
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -78,7 +80,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 }
 
 func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, error) {
-	g := &gateway{path: path, cfg: cfg, log: newLogger(cfg.Log, logw), reg: prometheus.NewRegistry()}
+	g := &gateway{path: path, cfg: cfg, log: newLogger(cfg.Log, logw), reg: prometheus.NewRegistry(), reloads: make(chan string, 1)}
 	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	resolver, err := newResolver(cfg.DNS)
 	if err != nil {
@@ -104,7 +106,7 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 		g.closeListeners()
 		return nil, err
 	}
-	g.files = opts.Filter.Files()
+	g.files, g.dialer = opts.Filter.Files(), opts.Dialer
 	g.proxy, err = proxy.New(opts, proxy.ServerOptions{
 		ReadHeaderTimeout: cfg.Proxy.Timeouts.ReadHeader,
 		IdleTimeout:       cfg.Proxy.Timeouts.Idle,
@@ -127,13 +129,20 @@ func (g *gateway) closeListeners() {
 }
 
 // proxyOptions builds the proxy's options for cfg with the addresses the
-// listeners really have (the config may say port 0).
+// listeners really have (the config may say port 0). Remote lists without
+// a copy are downloaded first, through the new dialer.
 func (g *gateway) proxyOptions(cfg *config.Config, resolver *upstream.Resolver) (proxy.Options, error) {
 	self := []net.Addr{g.proxyLn.Addr()}
 	if g.adminLn != nil {
 		self = append(self, g.adminLn.Addr())
 	}
-	opts, err := buildProxyOptions(cfg, g.path, resolver, listenerAddrs(self))
+	d := newDialer(cfg, resolver, listenerAddrs(self))
+	g.fetchMissing(cfg, d)
+	f := fetcher(cfg, d)
+	opts, err := buildProxyOptions(cfg, g.path, d, func(url string) (string, bool) {
+		p, _, ok := f.Cached(url)
+		return p, ok
+	}, false)
 	opts.PAC.ListenPort = uint16(g.proxyLn.Addr().(*net.TCPAddr).Port)
 	return opts, err
 }
@@ -171,14 +180,27 @@ func newResolver(c config.DNS) (*upstream.Resolver, error) {
 	})
 }
 
+// newDialer builds the guarded dialer of cfg. self lists the gateway's own
+// listen addresses, which the guard never dials. A nil resolver is allowed
+// for validation only.
+func newDialer(cfg *config.Config, resolver *upstream.Resolver, self []netip.AddrPort) *upstream.Dialer {
+	d := &upstream.Dialer{
+		Guard:   upstream.NewGuard(upstream.GuardConfig{Allow: cfg.Proxy.AllowDestinations, Self: self}),
+		Timeout: cfg.Proxy.Timeouts.Dial,
+	}
+	if resolver != nil {
+		d.Resolver = resolver
+	}
+	return d
+}
+
 // buildProxyOptions turns the config into the proxy's runtime options,
 // policy engine included. configPath (empty for the embedded defaults)
-// anchors relative paths. self lists the gateway's own listen addresses,
-// which the guard never dials. A nil resolver is allowed for validation
-// only.
-func buildProxyOptions(cfg *config.Config, configPath string, resolver *upstream.Resolver, self []netip.AddrPort) (proxy.Options, error) {
+// anchors relative paths; remote gives the copies of remote lists, and
+// skipMissing leaves out those without one instead of failing.
+func buildProxyOptions(cfg *config.Config, configPath string, dialer *upstream.Dialer, remote remoteCopy, skipMissing bool) (proxy.Options, error) {
 	p := cfg.Proxy
-	engine, err := policyEngine(cfg, configPath)
+	engine, err := policyEngine(cfg, configPath, remote, skipMissing)
 	if err != nil {
 		return proxy.Options{}, err
 	}
@@ -193,13 +215,6 @@ func buildProxyOptions(cfg *config.Config, configPath string, resolver *upstream
 	tlsCfg, err := upstream.TLSConfig(p.ExtraCAFiles)
 	if err != nil {
 		return proxy.Options{}, fmt.Errorf("proxy.extra_ca_files: %w", err)
-	}
-	dialer := &upstream.Dialer{
-		Guard:   upstream.NewGuard(upstream.GuardConfig{Allow: p.AllowDestinations, Self: self}),
-		Timeout: p.Timeouts.Dial,
-	}
-	if resolver != nil {
-		dialer.Resolver = resolver
 	}
 	var parent *url.URL
 	if p.Parent != "" {
@@ -290,6 +305,12 @@ func (g *gateway) run() error {
 
 	// Signals and the watcher are set up before the listening lines are
 	// logged, so that whoever waits for those lines can rely on both.
+	if g.path != "" {
+		done := make(chan struct{})
+		defer close(done)
+		go g.refreshLists(done, g.reloads)
+	}
+
 	errc := make(chan error, 2)
 	go func() { errc <- g.proxy.Serve(g.proxyLn) }()
 	g.log.Info("forward proxy listening", "addr", g.proxyLn.Addr().String(), "config", g.configName())
@@ -307,6 +328,8 @@ func (g *gateway) run() error {
 			return err
 		case <-fileEvents:
 			g.reload("file changed")
+		case why := <-g.reloads:
+			g.reload(why)
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				g.reload("SIGHUP")
@@ -360,7 +383,7 @@ func (g *gateway) reload(why string) {
 		cfg.Log != g.cfg.Log || cfg.DataDir != g.cfg.DataDir {
 		g.log.Warn("listen addresses, header/idle timeouts, max_header_bytes, log and data_dir take effect at the next restart")
 	}
-	g.cfg, g.resolver, g.files = cfg, resolver, opts.Filter.Files()
+	g.cfg, g.resolver, g.files, g.dialer = cfg, resolver, opts.Filter.Files(), opts.Dialer
 	g.watchFiles()
 	g.log.Info("config reloaded", "trigger", why, "config", g.path, "policy", opts.Filter.Version())
 }

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -371,5 +372,44 @@ rules:
 	}
 	if code := get("other.test"); code != http.StatusForbidden {
 		t.Fatalf("after a failed reload: %d, want the old policy's 403", code)
+	}
+}
+
+func TestRemoteListKeptOnDisk(t *testing.T) {
+	s := newSite(t)
+	s.dns.Set("remote-blocked.test", netip.MustParseAddr("127.0.0.1"))
+	var hits atomic.Int32
+	lists := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "remote-blocked.test\n")
+	}))
+	s.writeConfig(t, "127.0.0.0/8", `categories:
+  - name: remote
+    remote:
+      - url: `+lists.URL+`/list.txt
+        refresh: 1h
+rules:
+  - name: no-remote
+    categories: [remote]
+    action: block
+`)
+	port := s.origin.URL[strings.LastIndex(s.origin.URL, ":")+1:]
+	p := startProcess(t, s.config)
+	if code, _ := proxyGet(t, p.proxy, "http://remote-blocked.test:"+port+"/"); code != http.StatusForbidden {
+		t.Fatalf("host from the remote list: %d, want 403", code)
+	}
+	if hits.Load() != 1 {
+		t.Fatalf("list server hit %d times", hits.Load())
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	// The list server is gone: a restart uses the copy kept in data_dir.
+	lists.Close()
+	p = startProcess(t, s.config)
+	if code, _ := proxyGet(t, p.proxy, "http://remote-blocked.test:"+port+"/"); code != http.StatusForbidden {
+		t.Fatalf("after restart without the list server: %d, want 403 from the kept copy", code)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ func (d *decoder) categories(dst *[]Category) func(string, *yaml.Node) {
 				{"domains", d.strings(&c.Domains)},
 				{"urls", d.strings(&c.URLs)},
 				{"files", d.listFiles(&c.Files)},
+				{"remote", d.remoteLists(&c.Remote)},
 			})
 			return c, ok
 		})
@@ -55,6 +57,20 @@ func (d *decoder) listFiles(dst *[]ListFile) func(string, *yaml.Node) {
 				{"format", d.str(&f.Format)},
 			})
 			return f, ok
+		})
+	}
+}
+
+func (d *decoder) remoteLists(dst *[]RemoteList) func(string, *yaml.Node) {
+	return func(path string, n *yaml.Node) {
+		list(d, path, n, dst, func(p string, e *yaml.Node) (RemoteList, bool) {
+			var r RemoteList
+			ok := d.element(p, e, "a remote list (url, format, refresh)", []field{
+				{"url", d.str(&r.URL)},
+				{"format", d.str(&r.Format)},
+				{"refresh", d.duration(&r.Refresh)},
+			})
+			return r, ok
 		})
 	}
 }
@@ -153,10 +169,16 @@ func (c *Config) policyProblems(k *checker) {
 			if f.Path == "" {
 				k.add(fp, "a list file needs a path")
 			}
-			switch f.Format {
-			case "", "domains", "urls", "expressions", "hosts", "adblock":
-			default:
-				k.add(fp+".format", "%q is not a list format (domains, urls, expressions, hosts, adblock)", f.Format)
+			checkFormat(k, fp+".format", f.Format)
+		}
+		for j, r := range cat.Remote {
+			rp := p + ".remote[" + strconv.Itoa(j) + "]"
+			if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				k.add(rp+".url", "%q is not an http:// or https:// URL", redact(r.URL))
+			}
+			checkFormat(k, rp+".format", r.Format)
+			if r.Refresh != 0 && r.Refresh < time.Minute {
+				k.add(rp+".refresh", "%v is too often (at least 1m)", r.Refresh)
 			}
 		}
 	}
@@ -250,4 +272,20 @@ func (w Window) Compile() (filter.Schedule, error) {
 		s.Location = loc
 	}
 	return s, nil
+}
+
+func checkFormat(k *checker, path, format string) {
+	switch format {
+	case "", "domains", "urls", "expressions", "hosts", "adblock":
+	default:
+		k.add(path, "%q is not a list format (domains, urls, expressions, hosts, adblock)", format)
+	}
+}
+
+// redact hides credentials in a URL for messages.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return abbrev(s)
 }

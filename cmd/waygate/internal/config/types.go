@@ -43,6 +43,21 @@ type Category struct {
 	// Files are list files; a relative path is relative to the config
 	// file's directory.
 	Files []ListFile `yaml:"files"`
+	// Remote are lists downloaded by URL and refreshed, through the
+	// gateway's own guarded dialer; the last good copy is kept in
+	// data_dir/lists.
+	Remote []RemoteList `yaml:"remote"`
+}
+
+// RemoteList is a list fetched by URL.
+type RemoteList struct {
+	// URL is http:// or https://.
+	URL string `yaml:"url"`
+	// Format is as for files; empty means domains.
+	Format string `yaml:"format"`
+	// Refresh is how often the list is fetched again. Zero means 24h;
+	// at least 1m.
+	Refresh time.Duration `yaml:"refresh"`
 }
 
 // ListFile is a list file and its format. In the config it is written as a
