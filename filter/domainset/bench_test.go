@@ -113,27 +113,36 @@ func getSet() (*domainset.Set, []string) {
 	setOnce.Do(func() {
 		c := getCorpus()
 		set5M = buildCorpus(c)
+		// The queries are slices of one string, so that reading them is
+		// sequential: a real host would be in cache when it is looked up.
 		rng := rand.New(rand.NewPCG(7, 7))
-		queries = make([]string, 1<<20)
 		var buf []byte
-		for i := range queries {
+		ends := make([]int, 1<<20)
+		for i := range ends {
 			e := c.at(rng.IntN(c.n()))
 			switch r := rng.IntN(10); {
 			case r < 3:
-				queries[i] = e
+				buf = append(buf, e...)
 			case r < 6:
-				buf = append(buf[:0], "www."...)
+				buf = append(buf, "www."...)
 				if r == 5 {
 					buf = append(buf, "img.cdn."...)
 				}
-				queries[i] = string(append(buf, e...))
+				buf = append(buf, e...)
 			default:
-				buf = append(buf[:0], "www."...)
+				buf = append(buf, "www."...)
 				buf = appendLabel(buf, rng)
 				buf = append(buf, '.')
 				buf = append(buf, benchTLDs[rng.IntN(len(benchTLDs))]...)
-				queries[i] = string(buf)
 			}
+			ends[i] = len(buf)
+		}
+		all := string(buf)
+		queries = make([]string, len(ends))
+		start := 0
+		for i, end := range ends {
+			queries[i] = all[start:end]
+			start = end
 		}
 	})
 	return set5M, queries

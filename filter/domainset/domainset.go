@@ -120,23 +120,79 @@ func (s *Set) Categories(set uint32) []uint16 {
 	return s.setData[lo:hi:hi]
 }
 
-// find returns the blob offset of the record for domain d.
-func (s *Set) find(d string) (uint32, bool) {
-	h := maphash.String(s.seed, d)
-	tag := uint32(h >> s.tagShift)
+// chunk is how many suffixes of a host are probed together, so that their
+// cache misses overlap.
+const chunk = 8
+
+// cand is one suffix of a host being looked up.
+type cand struct {
+	d string // the suffix
+	h uint64 // its hash
+	e uint32 // the table slot at its home position
+	l byte   // if e's tag matches: the length byte of e's record
+}
+
+// gather fills c with the suffixes of host that start at label boundaries
+// at or after i, at most chunk of them, skipping those longer than
+// MaxDomainLen. It returns how many it found and where to go on (-1 when
+// host is exhausted). It then hashes them, loads their home slots and reads
+// the length byte of the records their tags point at, each phase in a tight
+// loop so that the cache misses overlap.
+func (s *Set) gather(host string, i int, c *[chunk]cand) (int, int) {
+	n := 0
+	for n < chunk {
+		d := host[i:]
+		if len(d) <= MaxDomainLen {
+			c[n].d = d
+			n++
+		}
+		j := strings.IndexByte(d, '.')
+		if j < 0 || j+1 == len(d) {
+			i = -1
+			break
+		}
+		i += j + 1
+	}
+	for k := range n {
+		c[k].h = maphash.String(s.seed, c[k].d)
+	}
+	for k := range n {
+		c[k].e = s.table[c[k].h&s.mask]
+	}
+	for k := range n {
+		if e := c[k].e; e != 0 && e>>s.offBits == uint32(c[k].h>>s.tagShift) {
+			c[k].l = s.blob[e&s.offMask]
+		}
+	}
+	return n, i
+}
+
+// resolve finds the record of c.d, starting from what gather loaded.
+func (s *Set) resolve(c *cand) (uint32, bool) {
+	e, d := c.e, c.d
+	if e == 0 {
+		return 0, false
+	}
+	tag := uint32(c.h >> s.tagShift)
 	hdr := s.hdr
-	for i := h & s.mask; ; i = (i + 1) & s.mask {
-		e := s.table[i]
+	if e>>s.offBits == tag && int(c.l) == len(d) {
+		off := int(e & s.offMask)
+		if string(s.blob[off+hdr:off+hdr+len(d)]) == d {
+			return uint32(off), true
+		}
+	}
+	for i := c.h & s.mask; ; {
+		i = (i + 1) & s.mask
+		e = s.table[i]
 		if e == 0 {
 			return 0, false
 		}
-		if e>>s.offBits != tag {
-			continue
-		}
-		off := e & s.offMask
-		r := s.blob[off:]
-		if int(r[0]) == len(d) && string(r[hdr:hdr+len(d)]) == d {
-			return off, true
+		if e>>s.offBits == tag {
+			off := int(e & s.offMask)
+			r := s.blob[off:]
+			if int(r[0]) == len(d) && string(r[hdr:hdr+len(d)]) == d {
+				return uint32(off), true
+			}
 		}
 	}
 }
@@ -156,21 +212,18 @@ func (s *Set) match(entry string, off uint32) Match {
 // Longest returns the most specific (longest) entry that matches host: host
 // itself or its longest suffix that starts after a '.'.
 func (s *Set) Longest(host string) (Match, bool) {
-	if s == nil || s.n == 0 {
+	if s == nil || s.n == 0 || len(host) == 0 {
 		return Match{}, false
 	}
-	for i := 0; i < len(host); {
-		d := host[i:]
-		if len(d) <= MaxDomainLen {
-			if off, ok := s.find(d); ok {
-				return s.match(d, off), true
+	var c [chunk]cand
+	for i := 0; i >= 0; {
+		var n int
+		n, i = s.gather(host, i, &c)
+		for k := range n {
+			if off, ok := s.resolve(&c[k]); ok {
+				return s.match(c[k].d, off), true
 			}
 		}
-		j := strings.IndexByte(d, '.')
-		if j < 0 {
-			break
-		}
-		i += j + 1
 	}
 	return Match{}, false
 }
@@ -178,23 +231,20 @@ func (s *Set) Longest(host string) (Match, bool) {
 // Each calls fn for every entry that matches host, longest first, until fn
 // returns false.
 func (s *Set) Each(host string, fn func(Match) bool) {
-	if s == nil || s.n == 0 {
+	if s == nil || s.n == 0 || len(host) == 0 {
 		return
 	}
-	for i := 0; i < len(host); {
-		d := host[i:]
-		if len(d) <= MaxDomainLen {
-			if off, ok := s.find(d); ok {
-				if !fn(s.match(d, off)) {
+	var c [chunk]cand
+	for i := 0; i >= 0; {
+		var n int
+		n, i = s.gather(host, i, &c)
+		for k := range n {
+			if off, ok := s.resolve(&c[k]); ok {
+				if !fn(s.match(c[k].d, off)) {
 					return
 				}
 			}
 		}
-		j := strings.IndexByte(d, '.')
-		if j < 0 {
-			break
-		}
-		i += j + 1
 	}
 }
 

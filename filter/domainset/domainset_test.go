@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"waygate/filter/domainset"
@@ -311,4 +312,36 @@ func TestCategoriesOutOfRange(t *testing.T) {
 	if c := s.Categories(^uint32(0)); c != nil {
 		t.Fatalf("Categories(max) = %v", c)
 	}
+}
+
+func TestConcurrent(t *testing.T) {
+	b := domainset.NewBuilder(0)
+	for i := range 1000 {
+		b.Add(fmt.Sprintf("d%d.example.com", i), uint16(i%7), uint16(i))
+	}
+	b.Add("example.com", 9, 9)
+	s := b.Build()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				h := fmt.Sprintf("w.d%d.example.com", (i*7+g)%1200)
+				n := 0
+				s.Each(h, func(domainset.Match) bool { n++; return true })
+				want := 1
+				if (i*7+g)%1200 < 1000 {
+					want = 2
+				}
+				if n != want {
+					t.Errorf("Each(%q): %d matches, want %d", h, n, want)
+					return
+				}
+				if _, ok := s.Longest(h); !ok {
+					t.Errorf("Longest(%q): no match", h)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
