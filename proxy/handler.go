@@ -224,6 +224,9 @@ func prepareOutbound(r *http.Request, client netip.Addr, forwardedFor bool) {
 		h["X-Forwarded-For"] = []string{client.String()}
 	}
 	h["Via"] = append(h["Via"], viaValue)
+	// Userinfo in an http(s) URI is deprecated (RFC 9110 section 4.2.4);
+	// net/http would turn it into an Authorization header for the origin.
+	r.URL.User = nil
 	if _, ok := h["User-Agent"]; !ok {
 		// Present but empty: net/http then sends no User-Agent instead of
 		// its own.

@@ -88,8 +88,8 @@ func basePolicy() *filter.Policy {
 func TestPolicyBlockPage(t *testing.T) {
 	e := newEnv(t, withGuard("127.0.0.0/8"), withPolicy(basePolicy(), nil), withMetrics())
 	port := ":" + strings.Split(e.origin.Listener.Addr().String(), ":")[1]
-	for _, host := range []string{"casino.test", "www.casino.test", "WWW.Casino.Test."} {
-		resp, body := e.raw("GET http://" + host + port + "/<script>x</script> HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+	for _, host := range []string{"casino.test", "www.casino.test", "WWW.Casino.Test.", "fine.test@casino.test"} {
+		resp, body := e.raw("GET http://" + host + port + "/<script>x</script> HTTP/1.1\r\nHost: fine.test\r\n\r\n")
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("%s: status %d", host, resp.StatusCode)
 		}
@@ -110,8 +110,8 @@ func TestPolicyBlockPage(t *testing.T) {
 	if resp, body := e.raw("GET http://fine.test" + port + "/ HTTP/1.1\r\nHost: fine.test\r\n\r\n"); resp.StatusCode != 200 || body != "hello from origin" {
 		t.Fatalf("allowed host: %d %q", resp.StatusCode, body)
 	}
-	if n := e.metric("waygate_policy_decisions_total", map[string]string{"action": "block"}); n != 3 {
-		t.Errorf("block decisions counted %v, want 3", n)
+	if n := e.metric("waygate_policy_decisions_total", map[string]string{"action": "block"}); n != 4 {
+		t.Errorf("block decisions counted %v, want 4", n)
 	}
 }
 

@@ -303,3 +303,15 @@ func TestPAC(t *testing.T) {
 		t.Errorf("unknown local path: %d", resp.StatusCode)
 	}
 }
+
+func TestUserinfoNotForwarded(t *testing.T) {
+	e := newEnv(t)
+	u := strings.Replace(e.origin.URL, "http://", "http://user:secret@", 1)
+	resp, _ := e.raw("GET " + u + "/ HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := e.lastSeen().Get("Authorization"); got != "" {
+		t.Errorf("userinfo became Authorization %q at the origin", got)
+	}
+}
