@@ -365,7 +365,7 @@ func (p *parser) urlLine(b []byte) {
 	case hasPrefixFold(b, "https://"):
 		b = b[len("https://"):]
 	default:
-		if i := bytes.Index(b, []byte("://")); i >= 0 && bytes.IndexAny(b[:i], "/?") < 0 {
+		if i := bytes.Index(b, []byte("://")); i >= 0 && !bytes.ContainsAny(b[:i], "/?") {
 			p.malformed("unsupported scheme")
 			return
 		}
