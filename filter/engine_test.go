@@ -300,3 +300,23 @@ func FuzzNormalizeHost(f *testing.F) {
 		}
 	})
 }
+
+func TestDecideConcurrent(t *testing.T) {
+	e := compile(t)
+	done := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 500; i++ {
+				d := e.Decide(&filter.Request{Method: "GET", Host: "www.casino.example", Path: "/x", Time: time.Unix(0, 0)})
+				if d.Action != filter.ActionBlock {
+					t.Errorf("concurrent decision %v", d.Action)
+					return
+				}
+			}
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		<-done
+	}
+}
