@@ -60,6 +60,7 @@ func (s *Server) handleConnect(rw *responseRecorder, r *http.Request, rs *reqSta
 		return
 	}
 	defer upstreamConn.Close()
+	rs.upstream = upstreamConn.RemoteAddr().String()
 
 	clientConn, brw, err := http.NewResponseController(rw.ResponseWriter).Hijack()
 	if err != nil {

@@ -39,6 +39,8 @@ type reqState struct {
 	decision *filter.Decision
 	// bytesUp counts request (or client-to-origin tunnel) bytes.
 	bytesUp int64
+	// upstream is the address dialed, when known.
+	upstream string
 }
 
 // ServeHTTP runs one request through the pipeline: admission, local pages,
@@ -302,6 +304,7 @@ func (s *Server) finish(rs *reqState, rw *responseRecorder, r *http.Request) {
 	if rs.decision != nil {
 		s.metrics.decision(rs.decision.Action)
 	}
+	s.record(rs, rw, r, status, d)
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.Debug("request", "request_id", rs.id, "kind", rs.kind, "client", rs.client, "user", rs.user,
 			"method", r.Method, "url", r.URL.String(), "status", status, "bytes_in", rs.bytesUp,

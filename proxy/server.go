@@ -17,6 +17,7 @@ import (
 
 	"github.com/elazarl/goproxy"
 
+	"waygate/audit"
 	"waygate/filter"
 	"waygate/proxy/upstream"
 )
@@ -85,6 +86,9 @@ type ServerOptions struct {
 	// Metrics receives the proxy's metrics. Nil means metrics are kept
 	// but not exported.
 	Metrics *Metrics
+	// Audit receives one event per request and per tunnel (when it
+	// closes). Nil means audit.Discard.
+	Audit audit.Sink
 }
 
 // Server is the forward proxy. It serves plain HTTP proxy requests (with
@@ -101,6 +105,7 @@ type Server struct {
 	reqSeq  atomic.Uint64
 	idBase  string
 	grants  *grants
+	audit   audit.Sink
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -115,6 +120,10 @@ func New(opts Options, sopts ServerOptions) (*Server, error) {
 		tunnels: newTunnelTracker(),
 		idBase:  newIDBase(),
 		grants:  newGrants(),
+		audit:   sopts.Audit,
+	}
+	if s.audit == nil {
+		s.audit = audit.Discard
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -105,6 +105,10 @@ func Default() *Config {
 		Filter: Filter{
 			DefaultAction: "allow",
 		},
+		Audit: Audit{
+			Enabled: true,
+			Privacy: AuditPrivacy{Query: "keep", ExcludeCategories: []string{}},
+		},
 	}
 }
 

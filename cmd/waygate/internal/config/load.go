@@ -179,6 +179,19 @@ func (d *decoder) parse(data []byte) *Config {
 			{"block_page", d.str(&cfg.Filter.BlockPage)},
 			{"warn_page", d.str(&cfg.Filter.WarnPage)},
 		})},
+		{"audit", d.section([]field{
+			{"enabled", d.boolean(&cfg.Audit.Enabled)},
+			{"queue_size", d.intField(&cfg.Audit.QueueSize)},
+			{"max_age", d.duration(&cfg.Audit.MaxAge)},
+			{"max_bytes", d.int64Field(&cfg.Audit.MaxBytes)},
+			{"privacy", d.section([]field{
+				{"hash_users", d.boolean(&cfg.Audit.Privacy.HashUsers)},
+				{"hash_clients", d.boolean(&cfg.Audit.Privacy.HashClients)},
+				{"query", d.str(&cfg.Audit.Privacy.Query)},
+				{"exclude_categories", d.strings(&cfg.Audit.Privacy.ExcludeCategories)},
+				{"key_file", d.str(&cfg.Audit.Privacy.KeyFile)},
+			})},
+		})},
 	})
 	if len(d.probs) > maxProblems {
 		return nil
@@ -458,6 +471,15 @@ func (d *decoder) integer(path string, n *yaml.Node, dst *int) bool {
 
 func (d *decoder) intField(dst *int) func(string, *yaml.Node) {
 	return func(path string, n *yaml.Node) { d.integer(path, n, dst) }
+}
+
+func (d *decoder) int64Field(dst *int64) func(string, *yaml.Node) {
+	return func(path string, n *yaml.Node) {
+		var v int
+		if d.integer(path, n, &v) {
+			*dst = int64(v)
+		}
+	}
 }
 
 func (d *decoder) boolean(dst *bool) func(string, *yaml.Node) {

@@ -274,6 +274,29 @@ func (w Window) Compile() (filter.Schedule, error) {
 	return s, nil
 }
 
+// auditProblems checks the audit section.
+func (c *Config) auditProblems(k *checker) {
+	a := &c.Audit
+	if a.QueueSize < 0 {
+		k.add("audit.queue_size", "must not be negative")
+	}
+	if a.MaxAge < 0 {
+		k.add("audit.max_age", "must not be negative")
+	} else if a.MaxAge > 0 && a.MaxAge < time.Hour {
+		k.add("audit.max_age", "%v is shorter than an hour; that is almost certainly a mistake", a.MaxAge)
+	}
+	if a.MaxBytes < 0 {
+		k.add("audit.max_bytes", "must not be negative")
+	} else if a.MaxBytes > 0 && a.MaxBytes < 1<<20 {
+		k.add("audit.max_bytes", "%d is less than 1 MiB", a.MaxBytes)
+	}
+	switch a.Privacy.Query {
+	case "keep", "drop", "hash":
+	default:
+		k.add("audit.privacy.query", "%q is not a query mode (keep, drop, hash)", a.Privacy.Query)
+	}
+}
+
 func checkFormat(k *checker, path, format string) {
 	switch format {
 	case "", "domains", "urls", "expressions", "hosts", "adblock":

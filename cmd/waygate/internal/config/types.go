@@ -29,6 +29,41 @@ type Config struct {
 	Rules []Rule `yaml:"rules"`
 	// Filter holds the policy settings that are not rules.
 	Filter Filter `yaml:"filter"`
+	// Audit configures the audit trail.
+	Audit Audit `yaml:"audit"`
+}
+
+// Audit configures the audit trail in data_dir/audit.db.
+type Audit struct {
+	// Enabled records every request, tunnel and admin action. Default true.
+	Enabled bool `yaml:"enabled"`
+	// QueueSize is how many events wait in memory for the writer; when it
+	// is full, producers wait briefly, then events go to the spool file.
+	// Zero means 65536.
+	QueueSize int `yaml:"queue_size"`
+	// MaxAge removes events older than this. Zero keeps them forever.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MaxBytes bounds the database size; the oldest events go first. Zero
+	// means no bound.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// Privacy rules applied before anything is stored.
+	Privacy AuditPrivacy `yaml:"privacy"`
+}
+
+// AuditPrivacy configures pseudonymization and omissions.
+type AuditPrivacy struct {
+	// HashUsers and HashClients store keyed hashes instead of user names
+	// and client addresses.
+	HashUsers   bool `yaml:"hash_users"`
+	HashClients bool `yaml:"hash_clients"`
+	// Query is keep, drop or hash. Default keep.
+	Query string `yaml:"query"`
+	// ExcludeCategories are never recorded.
+	ExcludeCategories []string `yaml:"exclude_categories"`
+	// KeyFile holds the pseudonym key. Empty means data_dir/audit.key,
+	// created with a random key on first use. Keep it secret: with it,
+	// pseudonyms can be matched to names.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Category is one named category. Entries come inline and from files.

@@ -145,6 +145,7 @@ func (c *Config) problems() []Problem {
 		}
 	}
 	c.policyProblems(&k)
+	c.auditProblems(&k)
 	return k.probs
 }
 

@@ -1,0 +1,77 @@
+package sqlite
+
+// migrations are applied in order, each once, inside a transaction; the
+// number applied is kept in PRAGMA user_version. Never edit one that has
+// shipped: add a new one.
+var migrations = []string{
+	// 1: events, the hash chain, rollups.
+	`
+CREATE TABLE events (
+	id           INTEGER PRIMARY KEY,  -- insertion order; the chain follows it
+	time         INTEGER NOT NULL,     -- Unix nanoseconds, UTC
+	duration     INTEGER NOT NULL,     -- nanoseconds
+	kind         TEXT NOT NULL,
+	request_id   TEXT NOT NULL,
+	client       TEXT NOT NULL,
+	user         TEXT NOT NULL,
+	groups       TEXT NOT NULL,        -- comma-separated
+	method       TEXT NOT NULL,
+	scheme       TEXT NOT NULL,
+	host         TEXT NOT NULL,
+	port         INTEGER NOT NULL,
+	path         TEXT NOT NULL,
+	query        TEXT NOT NULL,
+	status       INTEGER NOT NULL,
+	bytes_in     INTEGER NOT NULL,
+	bytes_out    INTEGER NOT NULL,
+	action       TEXT NOT NULL,
+	rule         TEXT NOT NULL,
+	categories   TEXT NOT NULL,        -- comma-separated, sorted
+	category     TEXT NOT NULL,
+	entry        TEXT NOT NULL,
+	source       TEXT NOT NULL,
+	reason       TEXT NOT NULL,
+	policy       TEXT NOT NULL,
+	cache        TEXT NOT NULL,
+	upstream     TEXT NOT NULL,
+	user_agent   TEXT NOT NULL,
+	content_type TEXT NOT NULL,
+	error        TEXT NOT NULL,
+	detail       TEXT NOT NULL,
+	hash         BLOB NOT NULL         -- SHA-256(previous hash || canonical event)
+);
+CREATE INDEX events_time        ON events(time, id);
+CREATE INDEX events_user_time   ON events(user, time, id);
+CREATE INDEX events_client_time ON events(client, time, id);
+CREATE INDEX events_host_time   ON events(host, time, id);
+
+-- The chain's anchor: the hash of the last event removed by retention, so
+-- that the first remaining event still verifies.
+CREATE TABLE chain_anchor (
+	id       INTEGER PRIMARY KEY CHECK (id = 1),
+	event_id INTEGER NOT NULL,         -- id of the last removed event
+	hash     BLOB NOT NULL
+);
+
+-- Rollups, kept up to date in the same transaction as the inserts.
+-- dim is 'total', 'host', 'user', 'category' or 'action'; key is '' for
+-- 'total'. An event with several categories counts once per category.
+CREATE TABLE rollup_hour (
+	hour      INTEGER NOT NULL,        -- Unix seconds at the start of the hour
+	dim       TEXT NOT NULL,
+	key       TEXT NOT NULL,
+	requests  INTEGER NOT NULL,
+	blocked   INTEGER NOT NULL,
+	bytes_in  INTEGER NOT NULL,
+	bytes_out INTEGER NOT NULL,
+	PRIMARY KEY (dim, hour, key)
+) WITHOUT ROWID;
+CREATE TABLE rollup_minute (
+	minute    INTEGER PRIMARY KEY,     -- Unix seconds at the start of the minute
+	requests  INTEGER NOT NULL,
+	blocked   INTEGER NOT NULL,
+	bytes_in  INTEGER NOT NULL,
+	bytes_out INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
+}
