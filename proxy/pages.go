@@ -16,7 +16,7 @@ import (
 //go:embed pages/*.html
 var pageFS embed.FS
 
-var errorTemplate = template.Must(template.ParseFS(pageFS, "pages/error.html"))
+var errorTemplate = template.Must(template.ParseFS(pageFS, "pages/error.html", "pages/layout.html"))
 
 // page is what the error template shows. Every field is escaped by
 // html/template.

@@ -245,6 +245,6 @@ func (g *grants) sign(client netip.Addr, user, rule, scope string, exp int64) st
 }
 
 var (
-	blockTemplate = template.Must(template.ParseFS(pageFS, "pages/block.html"))
-	warnTemplate  = template.Must(template.ParseFS(pageFS, "pages/warn.html"))
+	blockTemplate = template.Must(template.ParseFS(pageFS, "pages/block.html", "pages/layout.html"))
+	warnTemplate  = template.Must(template.ParseFS(pageFS, "pages/warn.html", "pages/layout.html"))
 )
