@@ -74,4 +74,13 @@ CREATE TABLE rollup_minute (
 	bytes_out INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 2: progress of the spool replay, committed with each replayed
+	// chunk so that a crash mid-replay neither loses nor repeats events.
+	`
+CREATE TABLE spool_replay (
+	id         INTEGER PRIMARY KEY CHECK (id = 1),
+	file       TEXT NOT NULL,          -- base name of the rotated spool file
+	done_bytes INTEGER NOT NULL        -- bytes of it committed to events
+);
+`,
 }

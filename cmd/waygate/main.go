@@ -27,6 +27,9 @@ commands:
   passwd                 read a password on stdin, print its bcrypt hash for the config
   filter test -config FILE URL [-client IP] [-user NAME] [-method M] [-at TIME]
                          print the policy decision for URL and why
+  audit verify [-config FILE]   check the audit trail's hash chain
+  audit export [-config FILE] -format csv|jsonl|squid [-since T] [-until T] [-o FILE]
+                         stream audit events
   defaults               print the embedded default config, with comments
   version                print the version
 `
@@ -50,6 +53,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdPasswd(stdin, stdout, stderr)
 	case "filter":
 		return cmdFilter(args, stdout, stderr)
+	case "audit":
+		return cmdAudit(args, stdout, stderr)
 	case "defaults":
 		stdout.Write(config.DefaultYAML)
 		return 0

@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"waygate/audit"
+	auditsqlite "waygate/audit/sqlite"
 	"waygate/cmd/waygate/internal/config"
 	"waygate/proxy"
 	"waygate/proxy/upstream"
@@ -63,7 +65,9 @@ type gateway struct {
 	proxyLn net.Listener
 	admin   *http.Server
 	adminLn net.Listener
-	watcher *watcher         // nil without a config file
+	audit      audit.Sink
+	auditStore *auditsqlite.Store // nil with the audit trail off
+	watcher    *watcher           // nil without a config file
 	dialer  *upstream.Dialer // of the running config, for list refreshes
 	reloads chan string      // reload requests from list refreshes
 	files   []string         // list files of the running policy
@@ -83,6 +87,10 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 	g := &gateway{path: path, cfg: cfg, log: newLogger(cfg.Log, logw), reg: prometheus.NewRegistry(), reloads: make(chan string, 1)}
 	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	resolver, err := newResolver(cfg.DNS)
+	if err != nil {
+		return nil, err
+	}
+	g.audit, g.auditStore, err = openAudit(cfg, g)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +121,7 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 		MaxHeaderBytes:    cfg.Proxy.Limits.MaxHeaderBytes,
 		Logger:            g.log,
 		Metrics:           proxy.NewMetrics(g.reg),
+		Audit:             g.audit,
 	})
 	if err != nil {
 		g.closeListeners()
@@ -125,6 +134,9 @@ func (g *gateway) closeListeners() {
 	g.proxyLn.Close()
 	if g.adminLn != nil {
 		g.adminLn.Close()
+	}
+	if g.auditStore != nil {
+		g.auditStore.Close()
 	}
 }
 
@@ -318,6 +330,7 @@ func (g *gateway) run() error {
 		go func() { errc <- g.admin.Serve(g.adminLn) }()
 		g.log.Info("admin listening", "addr", g.adminLn.Addr().String())
 	}
+	g.adminEvent("start", g.configName(), nil)
 
 	for {
 		select {
@@ -359,6 +372,7 @@ func (g *gateway) reload(why string) {
 	cfg, err := config.Load(g.path)
 	if err != nil {
 		g.log.Error("reload failed; keeping the running config", "trigger", why, "error", err)
+		g.adminEvent("reload", why, err)
 		return
 	}
 	resolver := g.resolver
@@ -374,6 +388,7 @@ func (g *gateway) reload(why string) {
 	}
 	if err != nil {
 		g.log.Error("reload failed; keeping the running config", "trigger", why, "error", err)
+		g.adminEvent("reload", why, err)
 		return
 	}
 	if cfg.Proxy.Listen != g.cfg.Proxy.Listen || cfg.Admin.Listen != g.cfg.Admin.Listen ||
@@ -386,6 +401,7 @@ func (g *gateway) reload(why string) {
 	g.cfg, g.resolver, g.files, g.dialer = cfg, resolver, opts.Filter.Files(), opts.Dialer
 	g.watchFiles()
 	g.log.Info("config reloaded", "trigger", why, "config", g.path, "policy", opts.Filter.Version())
+	g.adminEvent("reload", why+"; policy "+opts.Filter.Version(), nil)
 }
 
 // shutdown drains requests and tunnels up to the configured deadline.
@@ -402,9 +418,25 @@ func (g *gateway) shutdown(sig os.Signal) error {
 	}
 	err := g.proxy.Shutdown(ctx)
 	wg.Wait()
+	if g.auditStore != nil {
+		g.adminEvent("shutdown", sig.String(), nil)
+		if cerr := g.auditStore.Close(); cerr != nil {
+			g.log.Error("closing the audit trail", "error", cerr)
+		}
+	}
 	if err != nil {
 		g.log.Warn("shutdown deadline passed; remaining connections were closed", "error", err)
 	}
 	g.log.Info("stopped")
 	return nil
+}
+
+// adminEvent records an action of the gateway's administration (reloads,
+// start, shutdown) in the audit trail.
+func (g *gateway) adminEvent(action, detail string, err error) {
+	e := &audit.Event{Time: time.Now(), Kind: audit.KindAdmin, User: "system", Method: action, Detail: detail}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	g.audit.Record(e)
 }
