@@ -61,16 +61,16 @@ type gateway struct {
 	cfg      *config.Config
 	resolver *upstream.Resolver
 
-	proxy   *proxy.Server
-	proxyLn net.Listener
-	admin   *http.Server
-	adminLn net.Listener
+	proxy      *proxy.Server
+	proxyLn    net.Listener
+	admin      *http.Server
+	adminLn    net.Listener
 	audit      audit.Sink
 	auditStore *auditsqlite.Store // nil with the audit trail off
 	watcher    *watcher           // nil without a config file
-	dialer  *upstream.Dialer // of the running config, for list refreshes
-	reloads chan string      // reload requests from list refreshes
-	files   []string         // list files of the running policy
+	dialer     *upstream.Dialer   // of the running config, for list refreshes
+	reloads    chan string        // reload requests from list refreshes
+	files      []string           // list files of the running policy
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
