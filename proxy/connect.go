@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -307,4 +308,29 @@ func (tt *tunnelTracker) closeAll() {
 	for _, t := range ts {
 		t.close()
 	}
+}
+
+// TunnelInfo describes an open CONNECT tunnel, for showing tunnels that
+// have no audit event yet (it is written when they close).
+type TunnelInfo struct {
+	RequestID string
+	Client    netip.Addr
+	Target    string
+	Opened    time.Time
+	// BytesUp and BytesDown are counted so far; a direction's count is
+	// brought up to date at least every quarter of the idle timeout.
+	BytesUp, BytesDown int64
+}
+
+// Tunnels lists the open tunnels, oldest first.
+func (s *Server) Tunnels() []TunnelInfo {
+	s.tunnels.mu.Lock()
+	out := make([]TunnelInfo, 0, len(s.tunnels.all))
+	for t := range s.tunnels.all {
+		out = append(out, TunnelInfo{RequestID: t.id, Client: t.client, Target: t.target, Opened: t.start,
+			BytesUp: t.up.Load(), BytesDown: t.down.Load()})
+	}
+	s.tunnels.mu.Unlock()
+	slices.SortFunc(out, func(a, b TunnelInfo) int { return a.Opened.Compare(b.Opened) })
+	return out
 }

@@ -315,3 +315,22 @@ func TestUserinfoNotForwarded(t *testing.T) {
 		t.Errorf("userinfo became Authorization %q at the origin", got)
 	}
 }
+
+func TestOpenTunnelsListed(t *testing.T) {
+	e := newEnv(t)
+	if n := len(e.srv.Tunnels()); n != 0 {
+		t.Fatalf("%d tunnels before any", n)
+	}
+	target := e.tls.Listener.Addr().String()
+	conn, _ := e.connect(target, "")
+	if conn == nil {
+		t.Fatal("CONNECT refused")
+	}
+	tc := e.tlsOver(conn, "127.0.0.1")
+	ts := e.srv.Tunnels()
+	if len(ts) != 1 || ts[0].Target != target || ts[0].Client.String() != "127.0.0.1" || ts[0].RequestID == "" {
+		t.Fatalf("open tunnels: %+v", ts)
+	}
+	tc.Close()
+	eventually(t, "the closed tunnel leaves the list", func() bool { return len(e.srv.Tunnels()) == 0 })
+}
