@@ -121,6 +121,11 @@ ORDER BY time, id`, lo, hi)
 		if err != nil {
 			return n, fmt.Errorf("audit: export: %w", err)
 		}
+		if format == FormatSquid && !squidKind(e.Kind) {
+			// access.log has no line for admin actions or DNS queries;
+			// report tools would misread them.
+			continue
+		}
 		if err := write(&e, hash); err != nil {
 			return n, fmt.Errorf("audit: export: %w", err)
 		}
@@ -353,4 +358,10 @@ func squidField(b []byte, s string) []byte {
 // Export is Export on the Store's database.
 func (s *Store) Export(ctx context.Context, w io.Writer, format string, since, until time.Time) (int64, error) {
 	return Export(ctx, s.db, w, format, since, until)
+}
+
+// squidKind reports whether events of kind k have a line in Squid's
+// access.log format: requests and tunnels, not admin actions or DNS.
+func squidKind(k audit.Kind) bool {
+	return k == audit.KindHTTP || k == audit.KindConnect || k == audit.KindReverse
 }

@@ -59,8 +59,17 @@ func TestExportCounts(t *testing.T) {
 				}
 				lines = len(recs) - 1
 			}
-			if n != int64(len(p.Events)) || lines != len(p.Events) {
-				t.Errorf("%s %s: %d rows, %d lines; Search found %d", r.name, format, n, lines, len(p.Events))
+			want := len(p.Events)
+			if format == FormatSquid {
+				want = 0
+				for _, e := range p.Events {
+					if squidKind(e.Kind) {
+						want++
+					}
+				}
+			}
+			if n != int64(want) || lines != want {
+				t.Errorf("%s %s: %d rows, %d lines; Search found %d", r.name, format, n, lines, want)
 			}
 		}
 	}
@@ -242,8 +251,14 @@ func TestExportSquidFixture(t *testing.T) {
 			t.Fatalf("line %d: %q", lines, sc.Text())
 		}
 	}
-	if lines != n || n != int64(len(env.events)) {
-		t.Errorf("%d lines, n=%d, want %d", lines, n, len(env.events))
+	want := 0
+	for _, e := range env.events {
+		if squidKind(e.Kind) {
+			want++
+		}
+	}
+	if lines != n || n != int64(want) {
+		t.Errorf("%d lines, n=%d, want %d", lines, n, want)
 	}
 }
 

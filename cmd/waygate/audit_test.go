@@ -73,11 +73,15 @@ func TestAuditTrailEndToEnd(t *testing.T) {
 			t.Fatalf("export %s: %d %s", format, code, errOut)
 		}
 		lines := countLines(strings.NewReader(out))
-		if format == "csv" {
+		want := total
+		switch format {
+		case "csv":
 			lines-- // header
+		case "squid":
+			want -= admin // access.log has requests only
 		}
-		if lines != total {
-			t.Errorf("export %s: %d rows, want %d", format, lines, total)
+		if lines != want {
+			t.Errorf("export %s: %d rows, want %d", format, lines, want)
 		}
 	}
 }
