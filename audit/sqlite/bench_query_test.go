@@ -260,7 +260,7 @@ func qbBuild(b *testing.B, path string) error {
 
 	const hour = `time / 3600000000000 * 3600`
 	const sums = `count(*), sum(` + qBlockedSQL + `), sum(bytes_in), sum(bytes_out)`
-	for _, q := range []string{
+	for i, q := range []string{
 		`INSERT INTO rollup_hour SELECT ` + hour + `, 'total', '', ` + sums + ` FROM events GROUP BY 1`,
 		`INSERT INTO rollup_hour SELECT ` + hour + `, 'host', host, ` + sums + ` FROM events GROUP BY 1, 3`,
 		`INSERT INTO rollup_hour SELECT ` + hour + `, 'user', user, ` + sums + ` FROM events GROUP BY 1, 3`,
@@ -276,7 +276,7 @@ func qbBuild(b *testing.B, path string) error {
 		if _, err := db.Exec(q); err != nil {
 			return fmt.Errorf("rollup: %w", err)
 		}
-		b.Logf("rollup %.40s...: %v", strings.Join(strings.Fields(q), " "), time.Since(t0).Round(time.Second))
+		b.Logf("rollup %s: %v", []string{"total", "host", "user", "action", "category", "minute"}[i], time.Since(t0).Round(time.Second))
 	}
 	if _, err := db.Exec(fmt.Sprintf(`PRAGMA application_id = %d`, qbAppID)); err != nil {
 		return err

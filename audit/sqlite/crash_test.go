@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -23,20 +24,43 @@ const crashChildEnv = "WAYGATE_AUDIT_CRASH_CHILD"
 
 // TestSIGKILLChild is the child process of TestSIGKILL: it records events
 // forever and prints "ack N" once events 0..N-1 are acknowledged (Flush
-// returned). It does nothing in a normal test run.
+// returned). It does nothing in a normal test run. Rounds of 200 events
+// with base/200%3 == 1 are recorded while the database is locked, so the
+// kill after "ack 4000" hits while acknowledged events are in the spool.
 func TestSIGKILLChild(t *testing.T) {
 	path := os.Getenv(crashChildEnv)
 	if path == "" {
 		t.Skip("child of TestSIGKILL only")
 	}
 	// A tiny queue and wait bound: Record spools too, not only the writer.
-	s, err := Open(Options{Path: path, QueueSize: 16, BatchSize: 64, WaitBound: time.Millisecond, Logger: quietLogger()})
+	s, err := Open(Options{Path: path, QueueSize: 16, BatchSize: 64, WaitBound: time.Millisecond,
+		Logger: quietLogger(), busyTimeout: 10 * time.Millisecond})
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(1)
+	}
+	// Every third round another connection holds the write lock while
+	// events come in: they go to the spool and Flush replays them, so the
+	// kill may hit a spool write or a replay too.
+	locker, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(1)
+	}
+	lockConn, err := locker.Conn(context.Background())
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(1)
 	}
 	out := bufio.NewWriter(os.Stdout)
 	for base := 0; ; base += 200 {
+		locked := base/200%3 == 1
+		if locked {
+			if _, err := lockConn.ExecContext(context.Background(), `BEGIN EXCLUSIVE`); err != nil {
+				fmt.Println("lock:", err)
+				os.Exit(1)
+			}
+		}
 		var wg sync.WaitGroup
 		for w := range 4 {
 			wg.Go(func() {
@@ -49,12 +73,20 @@ func TestSIGKILLChild(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if err := s.Flush(); err != nil {
+		// While locked, Flush fails but the events are in the fsynced
+		// spool: acknowledged all the same.
+		if err := s.Flush(); err != nil && !locked {
 			fmt.Println("flush:", err)
 			os.Exit(1)
 		}
 		fmt.Fprintf(out, "ack %d\n", base+200)
 		out.Flush()
+		if locked {
+			if _, err := lockConn.ExecContext(context.Background(), `COMMIT`); err != nil {
+				fmt.Println("unlock:", err)
+				os.Exit(1)
+			}
+		}
 	}
 }
 

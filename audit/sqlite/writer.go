@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -16,9 +15,6 @@ const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Second
 )
-
-// insertChunk is the number of rows per multi-row INSERT statement.
-const insertChunk = 64
 
 // writerState belongs to the writer goroutine.
 type writerState struct {
@@ -60,6 +56,9 @@ func (s *Store) run() {
 		if replaying {
 			select {
 			case it, ok = <-s.queue:
+			case <-tick.C:
+				s.onTick()
+				continue
 			default:
 				continue
 			}
@@ -244,24 +243,10 @@ func floorTo(ns, step int64) int64 {
 	return b * step
 }
 
-// insertSQL is the INSERT of n rows.
-func insertSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO events (` + chainColumns + `, hash) VALUES `)
-	row := "(" + strings.Repeat("?,", chainRowColumns) + "?)"
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(row)
-	}
-	return b.String()
-}
-
-var (
-	insertManySQL = insertSQL(insertChunk)
-	insertOneSQL  = insertSQL(1)
-)
+// insertSQL inserts one row. (One multi-row INSERT per 16 or 64 rows was
+// measured slower: go-sqlite3 binds every value with its own cgo call
+// either way.)
+var insertSQL = `INSERT INTO events (` + chainColumns + `, hash) VALUES (` + strings.Repeat("?, ", chainRowColumns) + `?)`
 
 const (
 	upsertHourSQL = `INSERT INTO rollup_hour (hour, dim, key, requests, blocked, bytes_in, bytes_out)
@@ -304,51 +289,19 @@ func (s *Store) insert(evs []*audit.Event, prog *replayProgress) (err error) {
 		}
 		a.add(blocked, e.BytesIn, e.BytesOut)
 	}
-	var many, one *sql.Stmt
-	args := s.w.args[:0]
-	rowsInArgs := 0
-	execRows := func() error {
-		if rowsInArgs == 0 {
-			return nil
-		}
-		var err error
-		if rowsInArgs == insertChunk {
-			if many == nil {
-				if many, err = tx.PrepareContext(ctx, insertManySQL); err != nil {
-					return fmt.Errorf("audit sqlite: prepare insert: %w", err)
-				}
-			}
-			_, err = many.ExecContext(ctx, args...)
-		} else {
-			if one == nil {
-				if one, err = tx.PrepareContext(ctx, insertOneSQL); err != nil {
-					return fmt.Errorf("audit sqlite: prepare insert: %w", err)
-				}
-			}
-			const n = chainRowColumns + 1
-			for i := 0; i < len(args) && err == nil; i += n {
-				_, err = one.ExecContext(ctx, args[i:i+n]...)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("audit sqlite: insert: %w", err)
-		}
-		clear(args)
-		args, rowsInArgs = args[:0], 0
-		return nil
+	ins, err := tx.PrepareContext(ctx, insertSQL)
+	if err != nil {
+		return fmt.Errorf("audit sqlite: prepare insert: %w", err)
 	}
+	args := s.w.args[:0]
 	for _, e := range evs {
 		r := rowFromEvent(e)
 		id++
 		r.id = id
 		prev = s.w.hasher.next(prev, &r)
-		h := prev // a copy: the driver may keep the slice until Exec
-		args = r.appendArgs(args, h[:])
-		rowsInArgs++
-		if rowsInArgs == insertChunk {
-			if err := execRows(); err != nil {
-				return err
-			}
+		args = r.appendArgs(args[:0], prev[:])
+		if _, err := ins.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("audit sqlite: insert: %w", err)
 		}
 		blocked := isBlocked(e)
 		hour := floorTo(r.time, 3600)
@@ -369,10 +322,8 @@ func (s *Store) insert(evs []*audit.Event, prog *replayProgress) (err error) {
 		}
 		a.add(blocked, e.BytesIn, e.BytesOut)
 	}
-	if err := execRows(); err != nil {
-		return err
-	}
-	s.w.args = args
+	clear(args)
+	s.w.args = args[:0]
 	up, err := tx.PrepareContext(ctx, upsertHourSQL)
 	if err != nil {
 		return fmt.Errorf("audit sqlite: prepare rollup: %w", err)

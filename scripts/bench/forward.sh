@@ -9,6 +9,9 @@
 # ../shared/data/ut1 beside the checkout) with a realistic rule set, so the
 # policy engine decides every request; the origin is in no list, so requests
 # pass.
+#
+# The audit trail is on (data_dir in WORKDIR), as for the peers' access
+# logs; AUDIT=off turns it off for an A/B comparison.
 set -euo pipefail
 bin=${1:?usage: forward.sh WAYGATE_BINARY}
 : "${LISTEN:?} ${ORIGIN_HTTPS:?} ${WORKDIR:?}"
@@ -28,6 +31,9 @@ dns:
   hosts_file: none
   servers: [127.0.0.1]
 YAML
+if [ "${AUDIT:-on}" = off ]; then
+  printf 'audit:\n  enabled: false\n' >> "$WORKDIR/waygate-forward.yaml"
+fi
 if [ "${POLICY:-}" = ut1 ]; then
   ut1=${UT1_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/data/ut1}
   cat >> "$WORKDIR/waygate-forward.yaml" <<YAML
