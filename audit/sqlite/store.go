@@ -29,11 +29,14 @@ type Options struct {
 	// BatchSize is the most events written in one transaction; 0 means
 	// 4096.
 	BatchSize int
-	// FlushInterval is the longest an accepted event waits in memory
-	// before the writer commits it (in practice the writer commits as soon
-	// as the queue runs empty), and the period at which the spool is
-	// fsynced and a failing database retried; 0 means 200ms.
+	// FlushInterval is the period at which the spool is fsynced and a
+	// failing database retried; 0 means 200ms.
 	FlushInterval time.Duration
+	// Linger is how long the writer waits for more events before it
+	// commits a batch that is not full (Flush never waits for it); large
+	// transactions cost far less per event. 0 means 50ms; negative means
+	// commit as soon as the queue runs empty.
+	Linger time.Duration
 	// WaitBound is how long Record waits for queue space before it writes
 	// the event to the spool instead; 0 means 2s.
 	WaitBound time.Duration
@@ -125,6 +128,11 @@ func Open(o Options) (*Store, error) {
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = 200 * time.Millisecond
+	}
+	if o.Linger == 0 {
+		o.Linger = 50 * time.Millisecond
+	} else if o.Linger < 0 {
+		o.Linger = 0
 	}
 	if o.WaitBound <= 0 {
 		o.WaitBound = 2 * time.Second

@@ -74,10 +74,14 @@ func (s *Store) run() {
 			s.shutdown()
 			return
 		}
-		// Gather what is queued (group commit): the writer never waits
-		// for more events; while it commits, the next batch accumulates.
+		// Gather what is queued (group commit). The writer lingers a
+		// little for more events so that transactions are large: each
+		// commit rewrites the index pages it touched, so many small
+		// commits cost far more than a few large ones. A Flush request
+		// ends the wait at once.
 		batch, flushes = batch[:0], flushes[:0]
 		closed := false
+		linger := time.NewTimer(s.opt.Linger)
 	gather:
 		for {
 			if it.done != nil {
@@ -88,16 +92,29 @@ func (s *Store) run() {
 			if len(batch) >= s.opt.BatchSize {
 				break
 			}
+			if len(flushes) > 0 {
+				select {
+				case it, ok = <-s.queue:
+					if !ok {
+						closed = true
+						break gather
+					}
+					continue
+				default:
+					break gather
+				}
+			}
 			select {
 			case it, ok = <-s.queue:
 				if !ok {
 					closed = true
 					break gather
 				}
-			default:
+			case <-linger.C:
 				break gather
 			}
 		}
+		linger.Stop()
 		s.write(batch)
 		clear(batch)
 		if len(flushes) > 0 {
