@@ -51,8 +51,8 @@ func TestExportCounts(t *testing.T) {
 			}
 			lines := strings.Count(buf.String(), "\n")
 			if format == FormatCSV {
-				lines-- // header
-				// Quoted fields may hold newlines: count records instead.
+				// Quoted fields may hold newlines: count records, less the
+				// header.
 				recs, err := csv.NewReader(&buf).ReadAll()
 				if err != nil {
 					t.Fatal(err)
