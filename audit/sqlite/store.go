@@ -170,7 +170,7 @@ func Open(o Options) (*Store, error) {
 	// deadlocks), a 64 MiB page cache (hot index pages), and no SQLite
 	// mutexes (_mutex=no; database/sql never shares a connection between
 	// goroutines), which is 7% faster.
-	s.wdb, err = sql.Open(writerDriver, u.String()+fmt.Sprintf("?_busy_timeout=%d&_txlock=immediate&_cache_size=-65536&_mutex=no", o.busyTimeout.Milliseconds())+common)
+	s.wdb, err = sql.Open(writerDriver, u.String()+fmt.Sprintf("?_busy_timeout=%d&_txlock=immediate&_cache_size=-16384&_mutex=no", o.busyTimeout.Milliseconds())+common)
 	if err != nil {
 		return nil, fmt.Errorf("audit sqlite: open %s: %w", o.Path, err)
 	}
