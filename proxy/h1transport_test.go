@@ -269,19 +269,7 @@ func TestH1RetryWhenServerClosedIdle(t *testing.T) {
 func TestH1RetryAfterResetBeforeResponse(t *testing.T) {
 	// The first connection answers once, then reads the second request and
 	// resets the connection without answering.
-	s := newRawServer(t, func(n int, c net.Conn, br *bufio.Reader) {
-		if _, err := readReq(br); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		if n > 1 {
-			return
-		}
-		if _, err := readReq(br); err != nil {
-			return
-		}
-		c.(*net.TCPConn).SetLinger(0)
-	})
+	s := newRawServer(t, answerOnceThen(func(c net.Conn) { c.(*net.TCPConn).SetLinger(0) }))
 	tr := newH1(t)
 	for range 2 {
 		if _, body := h1Get(t, tr, "GET", s.url("/")); body != "ok" {
@@ -934,19 +922,9 @@ func TestH1IdlePool(t *testing.T) {
 func TestH1Stale408(t *testing.T) {
 	// The server answers once; the next request on that connection gets a
 	// 408 and a close, as when a server's idle timeout raced it.
-	s := newRawServer(t, func(n int, c net.Conn, br *bufio.Reader) {
-		if _, err := readReq(br); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		if n > 1 {
-			return
-		}
-		if _, err := readReq(br); err != nil {
-			return
-		}
+	s := newRawServer(t, answerOnceThen(func(c net.Conn) {
 		io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-	})
+	}))
 	tr := newH1(t)
 	for range 2 {
 		if resp, body := h1Get(t, tr, "GET", s.url("/")); resp.StatusCode != 200 || body != "ok" {
@@ -1040,4 +1018,24 @@ func BenchmarkStdTransport(b *testing.B) {
 	}
 	defer tr.CloseIdleConnections()
 	benchRoundTrip(b, tr)
+}
+
+// answerOnceThen returns a raw server handler whose first connection
+// answers one request with "ok", reads a second request and then does
+// second on the connection instead of answering; later connections answer
+// one request.
+func answerOnceThen(second func(c net.Conn)) func(n int, c net.Conn, br *bufio.Reader) {
+	return func(n int, c net.Conn, br *bufio.Reader) {
+		if _, err := readReq(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		if n > 1 {
+			return
+		}
+		if _, err := readReq(br); err != nil {
+			return
+		}
+		second(c)
+	}
 }
