@@ -54,6 +54,9 @@ type h1Transport struct {
 	// ResponseHeaderTimeout bounds writing the request and reading the
 	// response header, informational responses included. Zero means 60s.
 	ResponseHeaderTimeout time.Duration
+	// OnConn, if not nil, is told which connection carries a request
+	// before it is sent (the proxy records the upstream address).
+	OnConn func(req *http.Request, c net.Conn)
 
 	mu       sync.Mutex
 	idle     map[string][]*h1Conn // per host:port, oldest first, used LIFO
@@ -159,6 +162,9 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		pc, reused, err := t.getConn(ctx, key, fresh)
 		if err != nil {
 			return nil, err
+		}
+		if t.OnConn != nil {
+			t.OnConn(req, pc.conn)
 		}
 		resp, retry, err := t.roundTrip(ctx, pc, req, reused)
 		if err == nil {

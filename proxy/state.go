@@ -103,6 +103,7 @@ func (s *Server) buildState(o Options) (*state, error) {
 			MaxIdle:               st.transport.MaxIdleConns,
 			IdleTimeout:           st.transport.IdleConnTimeout,
 			ResponseHeaderTimeout: st.transport.ResponseHeaderTimeout,
+			OnConn:                recordUpstream,
 		}
 	}
 	if o.Parent != nil {
@@ -155,4 +156,12 @@ func orInt(n, def int) int {
 		return def
 	}
 	return n
+}
+
+// recordUpstream notes the address a request is sent to, for its audit
+// event.
+func recordUpstream(r *http.Request, c net.Conn) {
+	if tc := connFrom(r.Context()); tc != nil && tc.req != nil {
+		tc.req.upstream = c.RemoteAddr().String()
+	}
 }

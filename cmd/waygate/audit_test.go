@@ -48,7 +48,8 @@ func TestAuditTrailEndToEnd(t *testing.T) {
 	var httpEvents, withFields int
 	db.QueryRow(`SELECT count(*) FROM events WHERE kind = 'http'`).Scan(&httpEvents)
 	db.QueryRow(`SELECT count(*) FROM events WHERE kind = 'http' AND status = 200 AND method = 'GET'
-		AND path = '/page' AND query = 'i=1' AND client = '127.0.0.1' AND host = '127.0.0.1' AND request_id != ''`).Scan(&withFields)
+		AND path = '/page' AND query = 'i=1' AND client = '127.0.0.1' AND host = '127.0.0.1' AND request_id != ''
+		AND upstream = ?`, s.origin.Listener.Addr().String()).Scan(&withFields)
 	if httpEvents != n || withFields != n {
 		t.Errorf("http events %d (%d with the right fields), want %d", httpEvents, withFields, n)
 	}
