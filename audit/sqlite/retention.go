@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"waygate/audit"
 )
 
 // pruneChunk is the most events one retention transaction deletes, so
@@ -216,6 +218,12 @@ func (s *Store) StartRetention(maxAge time.Duration, maxBytes int64, every time.
 				s.log.Error("audit: retention", "err", err, "removed", n)
 			case n > 0:
 				s.log.Info("audit: retention removed old events", "removed", n)
+			}
+			if n > 0 {
+				// A purge is an admin action of its own, in the trail it
+				// shortened.
+				s.Record(&audit.Event{Time: s.now(), Kind: audit.KindAdmin, User: "system", Method: "purge",
+					Detail: fmt.Sprintf(`{"removed":%d,"max_age":%q,"max_bytes":%d}`, n, maxAge.String(), maxBytes)})
 			}
 			select {
 			case <-t.C:

@@ -406,3 +406,46 @@ func (s *Store) replayFileErr(err error) error {
 	s.w.replayAfter = time.Now().Add(time.Second)
 	return err
 }
+
+// SpoolEvents hands events to the store of the database at dbPath without
+// opening it: they are written, fsynced, as a complete replay file beside
+// its spool, which the store replays at its next start. It is for other
+// processes, such as the CLI recording an export, while a gateway may be
+// writing the database: two writers would fork the hash chain.
+func SpoolEvents(dbPath string, evs ...*audit.Event) error {
+	var buf []byte
+	for _, e := range evs {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("audit: encode event: %w", err)
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	spoolPath := dbPath + ".spool"
+	dir := filepath.Dir(spoolPath)
+	tmp, err := os.CreateTemp(dir, filepath.Base(spoolPath)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("audit: spool events: %w", err)
+	}
+	_, err = tmp.Write(buf)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("audit: spool events: %w", err)
+	}
+	for ns := time.Now().UnixNano(); ; ns++ {
+		name := fmt.Sprintf("%s.%020d.replay", spoolPath, ns)
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			if err := os.Rename(tmp.Name(), name); err != nil {
+				os.Remove(tmp.Name())
+				return fmt.Errorf("audit: spool events: %w", err)
+			}
+			return syncDir(dir)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -198,6 +199,18 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stderr, "exported %d events\n", n)
+		// The export is an admin action: it goes into the trail through
+		// the spool, since a running gateway may own the database.
+		who := os.Getenv("USER")
+		if who == "" {
+			who = "cli"
+		}
+		detail, _ := json.Marshal(map[string]any{"format": *format, "since": from, "until": to, "events": n, "to": *out})
+		if err := auditsqlite.SpoolEvents(path, &audit.Event{Time: time.Now(), Kind: audit.KindAdmin, User: who,
+			Method: "export", Detail: string(detail)}); err != nil {
+			fmt.Fprintln(stderr, "waygate audit export: recording the export:", err)
+			return 1
+		}
 		return 0
 	}
 	fmt.Fprintln(stderr, usage)
