@@ -53,7 +53,10 @@ func (s *Server) handleConnect(rw *responseRecorder, r *http.Request, rs *reqSta
 			"Your address has too many open tunnels through this proxy.", "")
 		return
 	}
-	defer s.tunnels.remove(t)
+	// The tunnel leaves the tracker in finish, after its audit event is
+	// recorded, so that a shutdown that waits for tunnels also waits for
+	// their events.
+	rs.tunnel = t
 
 	upstreamConn, err := s.dialTunnel(r.Context(), st, host, uint16(port))
 	if err != nil {

@@ -41,6 +41,8 @@ type reqState struct {
 	bytesUp int64
 	// upstream is the address dialed, when known.
 	upstream string
+	// tunnel is the CONNECT tunnel this request opened, if any.
+	tunnel *tunnel
 }
 
 // ServeHTTP runs one request through the pipeline: admission, local pages,
@@ -305,6 +307,9 @@ func (s *Server) finish(rs *reqState, rw *responseRecorder, r *http.Request) {
 		s.metrics.decision(rs.decision.Action)
 	}
 	s.record(rs, rw, r, status, d)
+	if rs.tunnel != nil {
+		s.tunnels.remove(rs.tunnel)
+	}
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.Debug("request", "request_id", rs.id, "kind", rs.kind, "client", rs.client, "user", rs.user,
 			"method", r.Method, "url", r.URL.String(), "status", status, "bytes_in", rs.bytesUp,
