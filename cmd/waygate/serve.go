@@ -395,8 +395,8 @@ func (g *gateway) reload(why string) {
 		cfg.Proxy.Timeouts.ReadHeader != g.cfg.Proxy.Timeouts.ReadHeader ||
 		cfg.Proxy.Timeouts.Idle != g.cfg.Proxy.Timeouts.Idle ||
 		cfg.Proxy.Limits.MaxHeaderBytes != g.cfg.Proxy.Limits.MaxHeaderBytes ||
-		cfg.Log != g.cfg.Log || cfg.DataDir != g.cfg.DataDir {
-		g.log.Warn("listen addresses, header/idle timeouts, max_header_bytes, log and data_dir take effect at the next restart")
+		cfg.Log != g.cfg.Log || cfg.DataDir != g.cfg.DataDir || !reflect.DeepEqual(cfg.Audit, g.cfg.Audit) {
+		g.log.Warn("listen addresses, header/idle timeouts, max_header_bytes, log, data_dir and audit take effect at the next restart")
 	}
 	g.cfg, g.resolver, g.files, g.dialer = cfg, resolver, opts.Filter.Files(), opts.Dialer
 	g.watchFiles()
