@@ -1,6 +1,9 @@
 // Command waygate runs the Waygate gateway: a forward proxy for a company's
-// clients, administered on a loopback admin listener. Subcommands serve,
-// check a config file, hash a password and print the version.
+// clients that decides every request with a URL-category policy and records
+// it in a tamper-evident audit trail, administered on a loopback admin
+// listener. Subcommands serve, check a config file, test the policy on a
+// URL, verify and export the audit trail, hash a password and print the
+// version.
 package main
 
 import (
