@@ -127,3 +127,41 @@ func mustLoad(t *testing.T, path string) *config.Config {
 	}
 	return cfg
 }
+
+func TestAuditPrivacyFromConfig(t *testing.T) {
+	s := newSite(t)
+	s.writeConfig(t, "127.0.0.0/8", `audit:
+  privacy:
+    hash_clients: true
+    query: drop
+`)
+	p := startProcess(t, s.config)
+	if code, _ := proxyGet(t, p.proxy, s.origin.URL+"/private?token=secret"); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	cfg := mustLoad(t, s.config)
+	db, err := auditsqlite.OpenReadOnly(auditPath(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var client, query string
+	if err := db.QueryRow(`SELECT client, query FROM events WHERE kind = 'http'`).Scan(&client, &query); err != nil {
+		t.Fatal(err)
+	}
+	if query != "" || client == "127.0.0.1" || !strings.HasPrefix(client, "~") {
+		t.Fatalf("stored client %q query %q: want a pseudonym and no query", client, query)
+	}
+	// The pseudonym is the keyed hash with the key kept in data_dir.
+	priv, err := auditPrivacy(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := priv.Pseudonym("127.0.0.1"); got != client {
+		t.Errorf("pseudonym with the data_dir key %q, stored %q", got, client)
+	}
+}
