@@ -24,8 +24,8 @@ func listsDir(cfg *config.Config) string {
 	return filepath.Join(cfg.DataDir, "lists")
 }
 
-// cachedCopies returns the local copies that exist already, without
-// downloading anything (for check and filter test).
+// cachedCopies returns the local copies of remote lists that exist
+// already; it downloads nothing.
 func cachedCopies(cfg *config.Config) remoteCopy {
 	f := &lists.Fetcher{Dir: listsDir(cfg)}
 	return func(url string) (string, bool) {

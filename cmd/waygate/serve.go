@@ -150,11 +150,7 @@ func (g *gateway) proxyOptions(cfg *config.Config, resolver *upstream.Resolver) 
 	}
 	d := newDialer(cfg, resolver, listenerAddrs(self))
 	g.fetchMissing(cfg, d)
-	f := fetcher(cfg, d)
-	opts, err := buildProxyOptions(cfg, g.path, d, func(url string) (string, bool) {
-		p, _, ok := f.Cached(url)
-		return p, ok
-	}, false)
+	opts, err := buildProxyOptions(cfg, g.path, d, cachedCopies(cfg), false)
 	opts.PAC.ListenPort = uint16(g.proxyLn.Addr().(*net.TCPAddr).Port)
 	return opts, err
 }

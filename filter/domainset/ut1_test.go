@@ -83,20 +83,7 @@ func TestUT1(t *testing.T) {
 
 func BenchmarkUT1(b *testing.B) {
 	c, cats := ut1Corpus(b)
-	var set *domainset.Set
-	var perDomain float64
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		set = nil
-		before := heapInuse()
-		b.StartTimer()
-		set = buildUT1(c, cats)
-		b.StopTimer()
-		perDomain = float64(int64(heapInuse())-int64(before)) / float64(set.Len())
-		b.StartTimer()
-	}
-	b.StopTimer()
+	set, perDomain := measureBuild(b, func() *domainset.Set { return buildUT1(c, cats) })
 	b.ReportMetric(float64(c.n()), "lines")
 	b.ReportMetric(float64(set.Len()), "domains")
 	b.ReportMetric(perDomain, "heap-B/domain")
