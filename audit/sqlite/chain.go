@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -122,12 +123,35 @@ func nanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// appendArgs appends the row's values in schema order (with hash last).
-func (r *chainRow) appendArgs(dst []any, hash []byte) []any {
-	return append(dst, r.id, r.time, r.duration, r.kind, r.requestID, r.client, r.user, r.groups,
-		r.method, r.scheme, r.host, r.port, r.path, r.query, r.status, r.bytesIn, r.bytesOut,
-		r.action, r.rule, r.categories, r.category, r.entry, r.source, r.reason, r.policy,
-		r.cache, r.upstream, r.userAgent, r.contentType, r.errText, r.detail, hash)
+// chainIntColumn marks the INTEGER columns of chainColumns, by position.
+var chainIntColumn = [chainRowColumns]bool{0: true, 1: true, 2: true, 11: true, 14: true, 15: true, 16: true}
+
+// appendNamed appends the row's non-zero values with their positions in
+// insertSQL (hash last); insertSQL turns the values left out into zeros.
+// id, time and hash are always given.
+func (r *chainRow) appendNamed(dst []driver.NamedValue, hash []byte) []driver.NamedValue {
+	ints := [...]struct {
+		pos int
+		v   int64
+	}{{1, r.id}, {2, r.time}, {3, r.duration}, {12, r.port}, {15, r.status}, {16, r.bytesIn}, {17, r.bytesOut}}
+	for i, c := range ints {
+		if c.v != 0 || i < 2 {
+			dst = append(dst, driver.NamedValue{Ordinal: c.pos, Value: c.v})
+		}
+	}
+	strs := [...]struct {
+		pos int
+		v   string
+	}{{4, r.kind}, {5, r.requestID}, {6, r.client}, {7, r.user}, {8, r.groups}, {9, r.method}, {10, r.scheme},
+		{11, r.host}, {13, r.path}, {14, r.query}, {18, r.action}, {19, r.rule}, {20, r.categories},
+		{21, r.category}, {22, r.entry}, {23, r.source}, {24, r.reason}, {25, r.policy}, {26, r.cache},
+		{27, r.upstream}, {28, r.userAgent}, {29, r.contentType}, {30, r.errText}, {31, r.detail}}
+	for _, c := range strs {
+		if c.v != "" {
+			dst = append(dst, driver.NamedValue{Ordinal: c.pos, Value: c.v})
+		}
+	}
+	return append(dst, driver.NamedValue{Ordinal: chainRowColumns + 1, Value: hash})
 }
 
 // scanDest are pointers to the row's fields in chainColumns order.

@@ -369,6 +369,12 @@ func (s *Store) Close() error {
 	if err := s.spool.close(); err != nil {
 		errs = append(errs, fmt.Errorf("audit sqlite: close spool: %w", err))
 	}
+	if s.w.stmts != nil {
+		s.wconn.Raw(func(any) error {
+			s.w.stmts.close()
+			return nil
+		})
+	}
 	if err := s.wconn.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("audit sqlite: close: %w", err))
 	}

@@ -2,10 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/mattn/go-sqlite3"
 
 	"waygate/audit"
 )
@@ -21,7 +24,7 @@ type writerState struct {
 	lastID   int64    // id of the newest row (or of the anchor)
 	lastHash [32]byte // its hash
 	hasher   chainHasher
-	args     []any
+	stmts    *writerStmts // prepared on first insert
 
 	healthy atomic.Bool   // the last database write succeeded
 	retryAt time.Time     // when unhealthy: next attempt
@@ -260,10 +263,24 @@ func floorTo(ns, step int64) int64 {
 	return b * step
 }
 
-// insertSQL inserts one row. (One multi-row INSERT per 16 or 64 rows was
-// measured slower: go-sqlite3 binds every value with its own cgo call
-// either way.)
-var insertSQL = `INSERT INTO events (` + chainColumns + `, hash) VALUES (` + strings.Repeat("?, ", chainRowColumns) + `?)`
+// insertSQL inserts one row. Every value but id, time and hash goes
+// through coalesce, so a zero value (an empty string, a zero number) need
+// not be bound at all: go-sqlite3 binds each value with a cgo call of its
+// own, and a typical event leaves a dozen columns empty. (One multi-row
+// INSERT per 16 or 64 rows was measured slower.)
+var insertSQL = func() string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (` + chainColumns + `, hash) VALUES (?1, ?2`)
+	for i := 3; i <= chainRowColumns; i++ {
+		zero := "''"
+		if chainIntColumn[i-1] {
+			zero = "0"
+		}
+		fmt.Fprintf(&b, ", coalesce(?%d, %s)", i, zero)
+	}
+	fmt.Fprintf(&b, ", ?%d)", chainRowColumns+1)
+	return b.String()
+}()
 
 const (
 	upsertHourSQL = `INSERT INTO rollup_hour (hour, dim, key, requests, blocked, bytes_in, bytes_out)
@@ -280,21 +297,97 @@ const (
 	ON CONFLICT (id) DO UPDATE SET file = excluded.file, done_bytes = excluded.done_bytes`
 )
 
+// writerStmts are the writer connection's prepared statements, made on
+// first use and closed with the store. They are used on the driver
+// connection directly: database/sql's per-call argument conversion and
+// locking cost as much as SQLite's own work for a row.
+type writerStmts struct {
+	ins, hour, minute, progress *sqlite3.SQLiteStmt
+	nv                          []driver.NamedValue
+}
+
+func (ws *writerStmts) close() {
+	for _, st := range []*sqlite3.SQLiteStmt{ws.ins, ws.hour, ws.minute, ws.progress} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+func prepareWriterStmts(c *sqlite3.SQLiteConn) (*writerStmts, error) {
+	ws := &writerStmts{}
+	for _, p := range []struct {
+		dst **sqlite3.SQLiteStmt
+		sql string
+	}{{&ws.ins, insertSQL}, {&ws.hour, upsertHourSQL}, {&ws.minute, upsertMinuteSQL}, {&ws.progress, progressSQL}} {
+		st, err := c.Prepare(p.sql)
+		if err != nil {
+			ws.close()
+			return nil, fmt.Errorf("audit sqlite: prepare: %w", err)
+		}
+		*p.dst = st.(*sqlite3.SQLiteStmt)
+	}
+	return ws, nil
+}
+
+// exec runs st with the values in order.
+func (ws *writerStmts) exec(ctx context.Context, st *sqlite3.SQLiteStmt, vals ...any) error {
+	nv := ws.nv[:0]
+	for i, v := range vals {
+		nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: v})
+	}
+	_, err := st.ExecContext(ctx, nv)
+	clear(nv)
+	ws.nv = nv[:0]
+	return err
+}
+
 // insert writes evs in one transaction: the rows with their chain hashes,
 // the rollups and, for a replay, the replay progress. On success the chain
 // head moves on and the database counts as healthy; on failure nothing
 // changed.
-func (s *Store) insert(evs []*audit.Event, prog *replayProgress) (err error) {
-	ctx := context.Background()
-	tx, err := s.wconn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("audit sqlite: begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
+func (s *Store) insert(evs []*audit.Event, prog *replayProgress) error {
+	var lastID int64
+	var lastHash [32]byte
+	err := s.wconn.Raw(func(dc any) error {
+		c, ok := dc.(*sqlite3.SQLiteConn)
+		if !ok {
+			return fmt.Errorf("audit sqlite: unexpected driver connection %T", dc)
 		}
-	}()
+		if s.w.stmts == nil {
+			ws, err := prepareWriterStmts(c)
+			if err != nil {
+				return err
+			}
+			s.w.stmts = ws
+		}
+		if _, err := c.Exec("BEGIN IMMEDIATE", nil); err != nil {
+			return fmt.Errorf("audit sqlite: begin: %w", err)
+		}
+		var err error
+		lastID, lastHash, err = s.insertTx(s.w.stmts, evs, prog)
+		if err == nil {
+			if _, err = c.Exec("COMMIT", nil); err != nil {
+				err = fmt.Errorf("audit sqlite: commit: %w", err)
+			}
+		}
+		if err != nil {
+			c.Exec("ROLLBACK", nil)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.w.lastID, s.w.lastHash = lastID, lastHash
+	s.dbOK()
+	return nil
+}
+
+// insertTx does insert's work inside the open transaction and returns the
+// new chain head.
+func (s *Store) insertTx(ws *writerStmts, evs []*audit.Event, prog *replayProgress) (int64, [32]byte, error) {
+	ctx := context.Background()
 	id, prev := s.w.lastID, s.w.lastHash
 	hours := make(map[rollupKey]*rollupSums)
 	minutes := make(map[int64]*rollupSums)
@@ -306,19 +399,17 @@ func (s *Store) insert(evs []*audit.Event, prog *replayProgress) (err error) {
 		}
 		a.add(blocked, e.BytesIn, e.BytesOut)
 	}
-	ins, err := tx.PrepareContext(ctx, insertSQL)
-	if err != nil {
-		return fmt.Errorf("audit sqlite: prepare insert: %w", err)
-	}
-	args := s.w.args[:0]
 	for _, e := range evs {
 		r := rowFromEvent(e)
 		id++
 		r.id = id
 		prev = s.w.hasher.next(prev, &r)
-		args = r.appendArgs(args[:0], prev[:])
-		if _, err := ins.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("audit sqlite: insert: %w", err)
+		nv := r.appendNamed(ws.nv[:0], prev[:])
+		_, err := ws.ins.ExecContext(ctx, nv)
+		clear(nv)
+		ws.nv = nv[:0]
+		if err != nil {
+			return 0, prev, fmt.Errorf("audit sqlite: insert: %w", err)
 		}
 		blocked := isBlocked(e)
 		hour := floorTo(r.time, 3600)
@@ -339,37 +430,22 @@ func (s *Store) insert(evs []*audit.Event, prog *replayProgress) (err error) {
 		}
 		a.add(blocked, e.BytesIn, e.BytesOut)
 	}
-	clear(args)
-	s.w.args = args[:0]
-	up, err := tx.PrepareContext(ctx, upsertHourSQL)
-	if err != nil {
-		return fmt.Errorf("audit sqlite: prepare rollup: %w", err)
-	}
 	for k, a := range hours {
-		if _, err := up.ExecContext(ctx, k.hour, k.dim, k.key, a.requests, a.blocked, a.bytesIn, a.bytesOut); err != nil {
-			return fmt.Errorf("audit sqlite: rollup_hour: %w", err)
+		if err := ws.exec(ctx, ws.hour, k.hour, k.dim, k.key, a.requests, a.blocked, a.bytesIn, a.bytesOut); err != nil {
+			return 0, prev, fmt.Errorf("audit sqlite: rollup_hour: %w", err)
 		}
 	}
-	upm, err := tx.PrepareContext(ctx, upsertMinuteSQL)
-	if err != nil {
-		return fmt.Errorf("audit sqlite: prepare rollup: %w", err)
-	}
 	for m, a := range minutes {
-		if _, err := upm.ExecContext(ctx, m, a.requests, a.blocked, a.bytesIn, a.bytesOut); err != nil {
-			return fmt.Errorf("audit sqlite: rollup_minute: %w", err)
+		if err := ws.exec(ctx, ws.minute, m, a.requests, a.blocked, a.bytesIn, a.bytesOut); err != nil {
+			return 0, prev, fmt.Errorf("audit sqlite: rollup_minute: %w", err)
 		}
 	}
 	if prog != nil {
-		if _, err := tx.ExecContext(ctx, progressSQL, prog.file, prog.offset); err != nil {
-			return fmt.Errorf("audit sqlite: replay progress: %w", err)
+		if err := ws.exec(ctx, ws.progress, prog.file, prog.offset); err != nil {
+			return 0, prev, fmt.Errorf("audit sqlite: replay progress: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("audit sqlite: commit: %w", err)
-	}
-	s.w.lastID, s.w.lastHash = id, prev
-	s.dbOK()
-	return nil
+	return id, prev, nil
 }
 
 // dupBefore reports whether list[i] already occurs in list[:i] (an event
