@@ -2,6 +2,7 @@ package config
 
 import (
 	_ "embed"
+	"maps"
 	"net/netip"
 	"time"
 )
@@ -32,7 +33,24 @@ const (
 	defaultFailuresPerMinute = 10
 	defaultDNSTimeout        = 2 * time.Second
 	defaultDNSAttempts       = 2
+
+	// The reverse proxy's; it shares the proxy's other limit and timeout
+	// defaults.
+	defaultReverseDial     = 5 * time.Second
+	defaultMaxBodyBytes    = 100 << 20
+	defaultMinCompressSize = 1024
+	defaultRetries         = 1
+	defaultHealthInterval  = 10 * time.Second
+	defaultHealthTimeout   = 2 * time.Second
+	defaultHealthRise      = 2
+	defaultHealthFall      = 3
+	defaultPassiveFailures = 3
+	defaultPassiveCooldown = 30 * time.Second
 )
+
+// defaultCompressionLevels are the levels of the algorithms that
+// compression.levels leaves out.
+var defaultCompressionLevels = map[string]int{"gzip": 1, "br": 4, "zstd": 1}
 
 // Default returns a new Config holding every default. Each call returns fresh
 // slices, so the caller may modify the result. List settings whose default is
@@ -97,6 +115,40 @@ func Default() *Config {
 		},
 		Admin: Admin{
 			Listen: "127.0.0.1:9090",
+		},
+		Reverse: Reverse{
+			Listen:         "",
+			TLS:            ReverseTLS{Listen: "", Certificates: []CertPair{}},
+			TrustedProxies: []netip.Prefix{},
+			// What proxy.allow_clients allows, and carrier-grade NAT.
+			AllowBackends: []netip.Prefix{
+				netip.MustParsePrefix("127.0.0.0/8"),
+				netip.MustParsePrefix("::1/128"),
+				netip.MustParsePrefix("10.0.0.0/8"),
+				netip.MustParsePrefix("172.16.0.0/12"),
+				netip.MustParsePrefix("192.168.0.0/16"),
+				netip.MustParsePrefix("100.64.0.0/10"),
+				netip.MustParsePrefix("fc00::/7"),
+			},
+			Timeouts: ReverseTimeouts{
+				ReadHeader:     defaultReadHeader,
+				Idle:           defaultIdle,
+				Dial:           defaultReverseDial,
+				ResponseHeader: defaultResponseHeader,
+			},
+			Limits: ReverseLimits{
+				MaxHeaderBytes: defaultMaxHeaderBytes,
+				MaxBodyBytes:   defaultMaxBodyBytes,
+				MaxConnections: defaultMaxConnections,
+			},
+			Compression: Compression{
+				Algorithms: []string{"zstd", "br", "gzip"},
+				Levels:     maps.Clone(defaultCompressionLevels),
+				MinSize:    defaultMinCompressSize,
+				Types:      []string{},
+			},
+			SecurityHeaders: defaultSecurityHeaders(),
+			Routes:          []Route{},
 		},
 		Categories:   []Category{},
 		CategoryDirs: []CategoryDir{},
@@ -176,4 +228,5 @@ func (c *Config) applyDefaults() {
 			c.Proxy.PAC.DirectDomains[i] = toLowerASCII(d)
 		}
 	}
+	c.Reverse.applyDefaults()
 }

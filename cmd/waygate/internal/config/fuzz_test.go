@@ -23,6 +23,12 @@ func FuzzParse(f *testing.F) {
 		"schema_version: 1\nproxy:\n  auth:\n    users: [{name: a}, null, [x]]\n",
 		"schema_version: 1\n---\n",
 		"schema_version: 1\nx: !!binary aGVsbG8=\n",
+		"schema_version: 1\nreverse:\n  listen: ':8080'\n  tls: {listen: ':8443', certificates: [{cert: a.pem, key: a.key}]}\n" +
+			"  compression: {algorithms: [br, gzip], levels: {gzip: 9}, types: [text/*]}\n  routes:\n" +
+			"    - {name: a, hosts: [A.example, '*.b.example'], headers: {x-a: '*'}, balance: hash, hash_on: 'cookie:s',\n" +
+			"       backends: [http://h, {url: 'https://[::1]:8443', weight: 2}], health: {path: /h, expect_status: '200-299'},\n" +
+			"       rate_limit: {requests_per_second: 0.5}, security_headers: {hsts: ''}}\n" +
+			"    - {name: a, backends: ['10.0.0.1:80', http://h, http://H:80], backend_tls: {cert_file: c}}\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -170,6 +170,7 @@ func (d *decoder) parse(data []byte) *Config {
 		{"admin", d.section([]field{
 			{"listen", d.str(&cfg.Admin.Listen)},
 		})},
+		{"reverse", d.reverse(&cfg.Reverse)},
 		{"categories", d.categories(&cfg.Categories)},
 		{"category_dirs", d.categoryDirs(&cfg.CategoryDirs)},
 		{"groups", d.groups(&cfg.Groups)},

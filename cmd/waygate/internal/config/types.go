@@ -18,6 +18,8 @@ type Config struct {
 	Proxy   Proxy  `yaml:"proxy"`
 	DNS     DNS    `yaml:"dns"`
 	Admin   Admin  `yaml:"admin"`
+	// Reverse configures the reverse proxy. Off by default.
+	Reverse Reverse `yaml:"reverse"`
 	// Categories are named lists of domains, URLs and networks.
 	Categories []Category `yaml:"categories"`
 	// CategoryDirs are squidGuard/UT1 folders: every subfolder with a

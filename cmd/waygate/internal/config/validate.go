@@ -144,6 +144,7 @@ func (c *Config) problems() []Problem {
 			k.add("admin.listen", "%v", err)
 		}
 	}
+	c.reverseProblems(&k)
 	c.policyProblems(&k)
 	c.auditProblems(&k)
 	return k.probs
