@@ -203,18 +203,7 @@ func removeHopHeaders(h http.Header, request bool) {
 }
 
 func isWebSocketUpgrade(h http.Header) bool {
-	return headerHasToken(h, "Connection", "upgrade") && headerHasToken(h, "Upgrade", "websocket")
-}
-
-func headerHasToken(h http.Header, key, token string) bool {
-	for _, v := range h[key] {
-		for sf := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(textproto.TrimString(sf), token) {
-				return true
-			}
-		}
-	}
-	return false
+	return upstream.HeaderHasToken(h, "Connection", "upgrade") && upstream.HeaderHasToken(h, "Upgrade", "websocket")
 }
 
 // prepareOutbound applies the header policy to a request about to leave:

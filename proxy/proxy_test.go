@@ -6,10 +6,13 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"waygate/audit"
 	"waygate/proxy"
 )
 
@@ -333,4 +336,66 @@ func TestOpenTunnelsListed(t *testing.T) {
 	}
 	tc.Close()
 	eventually(t, "the closed tunnel leaves the list", func() bool { return len(e.srv.Tunnels()) == 0 })
+}
+
+// eventSink keeps the audit events a test proxy records.
+type eventSink struct {
+	mu     sync.Mutex
+	events []audit.Event
+}
+
+func (s *eventSink) Record(e *audit.Event) {
+	s.mu.Lock()
+	s.events = append(s.events, *e)
+	s.mu.Unlock()
+}
+
+func (s *eventSink) byPath(path string) (audit.Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.events {
+		if e.Path == path {
+			return e, true
+		}
+	}
+	return audit.Event{}, false
+}
+
+// TestAuditUpstreamAddress checks that the address dialed is recorded both
+// for requests on the synchronous HTTP/1.1 path and for those net/http's
+// transport carries (bodies, https).
+func TestAuditUpstreamAddress(t *testing.T) {
+	sink := &eventSink{}
+	e := newEnv(t, func(_ *proxy.Options, e *env) { e.sopts.Audit = sink })
+	c := e.client()
+	origin := e.origin.Listener.Addr().String()
+	for _, tc := range []struct {
+		method, path string
+		body         io.Reader
+	}{
+		{http.MethodGet, "/echo?get", nil},
+		{http.MethodPost, "/echo/post", strings.NewReader("payload")},
+	} {
+		req, _ := http.NewRequest(tc.method, e.origin.URL+tc.path, tc.body)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for _, path := range []string{"/echo", "/echo/post"} {
+		var ev audit.Event
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var ok bool
+			if ev, ok = sink.byPath(path); ok || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if ev.Upstream != origin {
+			t.Errorf("%s: upstream %q, want %q", path, ev.Upstream, origin)
+		}
+	}
 }

@@ -6,11 +6,13 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"time"
 
 	"waygate/filter"
+	"waygate/proxy/upstream"
 )
 
 // state is one immutable generation of the proxy's options, compiled for the
@@ -92,13 +94,14 @@ func (s *Server) buildState(o Options) (*state, error) {
 		WriteBufferSize:    32 << 10,
 		ReadBufferSize:     32 << 10,
 	}
-	st.rt = st.transport
+	traced := upstreamTracer{st.transport}
+	st.rt = traced
 	if o.Parent == nil {
 		// Plain bodyless requests (the bulk of forward traffic) take the
 		// synchronous HTTP/1.1 path; the rest go to net/http's transport.
-		st.rt = &h1Transport{
+		st.rt = &upstream.H1Transport{
 			Dial:                  dialer.DialContext,
-			Fallback:              st.transport,
+			Fallback:              traced,
 			MaxIdlePerHost:        st.transport.MaxIdleConnsPerHost,
 			MaxIdle:               st.transport.MaxIdleConns,
 			IdleTimeout:           st.transport.IdleConnTimeout,
@@ -118,7 +121,7 @@ func (s *Server) buildState(o Options) (*state, error) {
 }
 
 // roundTripper is what a generation forwards requests with; both
-// *http.Transport and *h1Transport are one.
+// *http.Transport and *upstream.H1Transport are one.
 type roundTripper interface {
 	RoundTrip(*http.Request) (*http.Response, error)
 	CloseIdleConnections()
@@ -156,6 +159,19 @@ func orInt(n, def int) int {
 		return def
 	}
 	return n
+}
+
+// upstreamTracer is net/http's transport reporting the connection each
+// request goes out on to recordUpstream, as upstream.H1Transport does with OnConn.
+type upstreamTracer struct{ *http.Transport }
+
+func (t upstreamTracer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if connFrom(r.Context()) == nil {
+		return t.Transport.RoundTrip(r)
+	}
+	// GotConn runs on this goroutine, before RoundTrip returns.
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { recordUpstream(r, info.Conn) }}
+	return t.Transport.RoundTrip(r.WithContext(httptrace.WithClientTrace(r.Context(), trace)))
 }
 
 // recordUpstream notes the address a request is sent to, for its audit

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -27,7 +27,7 @@ func (f *h1Fallback) RoundTrip(req *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 299, Body: http.NoBody, Request: req, Header: http.Header{}}, nil
 }
 
-// h1NoFallback fails the test if anything is routed away from h1Transport.
+// h1NoFallback fails the test if anything is routed away from H1Transport.
 type h1NoFallback struct{ t testing.TB }
 
 func (f h1NoFallback) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -35,9 +35,9 @@ func (f h1NoFallback) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, errors.New("unexpected fallback")
 }
 
-func newH1(t testing.TB) *h1Transport {
+func newH1(t testing.TB) *H1Transport {
 	var d net.Dialer
-	tr := &h1Transport{Dial: d.DialContext, Fallback: h1NoFallback{t}}
+	tr := &H1Transport{Dial: d.DialContext, Fallback: h1NoFallback{t}}
 	t.Cleanup(tr.CloseIdleConnections)
 	return tr
 }
@@ -136,7 +136,7 @@ func h1Get(t testing.TB, tr http.RoundTripper, method, url string) (*http.Respon
 	return resp, string(b)
 }
 
-func (t *h1Transport) idleCount() int {
+func (t *H1Transport) idleCount() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.nIdle
@@ -659,7 +659,7 @@ func TestH1BadResponseHeader(t *testing.T) {
 
 func TestH1Fallback(t *testing.T) {
 	fb := &h1Fallback{}
-	tr := &h1Transport{
+	tr := &H1Transport{
 		Dial: func(context.Context, string, string) (net.Conn, error) {
 			t.Error("dialed for a fallback request")
 			return nil, errors.New("no dial")
@@ -822,7 +822,7 @@ func h1GetReq(t testing.TB, tr http.RoundTripper, req *http.Request) (*http.Resp
 
 func TestH1DialErrorAsIs(t *testing.T) {
 	dialErr := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("denied by test")}
-	tr := &h1Transport{
+	tr := &H1Transport{
 		Dial: func(context.Context, string, string) (net.Conn, error) {
 			return nil, dialErr
 		},
@@ -836,7 +836,7 @@ func TestH1DialErrorAsIs(t *testing.T) {
 
 func TestH1DialAddress(t *testing.T) {
 	var addrs []string
-	tr := &h1Transport{
+	tr := &H1Transport{
 		Dial: func(_ context.Context, network, addr string) (net.Conn, error) {
 			addrs = append(addrs, network+" "+addr)
 			return nil, errors.New("no")
@@ -999,7 +999,7 @@ func benchRoundTrip(b *testing.B, tr http.RoundTripper) {
 
 func BenchmarkH1Transport(b *testing.B) {
 	var d net.Dialer
-	tr := &h1Transport{Dial: d.DialContext, Fallback: h1NoFallback{b}}
+	tr := &H1Transport{Dial: d.DialContext, Fallback: h1NoFallback{b}}
 	defer tr.CloseIdleConnections()
 	benchRoundTrip(b, tr)
 }

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// h1Transport is a synchronous HTTP/1.1 client transport for the proxy's hot
+// H1Transport is a synchronous HTTP/1.1 client transport for the proxy's hot
 // path: plain-http, bodyless, idempotent requests. Unlike net/http.Transport
 // it starts no goroutine per connection or per request: the request is
 // written and the response header read on the calling goroutine, and the
@@ -33,7 +33,7 @@ import (
 //
 // The zero value is not usable: Dial and Fallback must be set. It does not
 // speak to a parent proxy: with one configured, use Fallback alone.
-type h1Transport struct {
+type H1Transport struct {
 	// Dial opens connections: the guarded upstream dialer's DialContext.
 	// Its errors are returned unchanged. Required.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -142,7 +142,7 @@ func (c *h1Conn) recycle() {
 }
 
 // RoundTrip implements http.RoundTripper.
-func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *H1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.handles(req) {
 		return t.Fallback.RoundTrip(req)
 	}
@@ -180,7 +180,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // an idempotent method (RFC 9110 section 9.2.2), no upgrade, no expectation,
 // no trailers, an ASCII host and well-formed header fields. The rest goes to
 // Fallback.
-func (t *h1Transport) handles(req *http.Request) bool {
+func (t *H1Transport) handles(req *http.Request) bool {
 	u := req.URL
 	if u == nil || u.Scheme != "http" || u.Host == "" || u.User != nil {
 		return false
@@ -219,7 +219,7 @@ func (t *h1Transport) handles(req *http.Request) bool {
 	if _, ok := h["Trailer"]; ok {
 		return false
 	}
-	if headerHasToken(h, "Connection", "upgrade") {
+	if HeaderHasToken(h, "Connection", "upgrade") {
 		return false
 	}
 	// As net/http.Transport does: never put a malformed field on the wire.
@@ -247,7 +247,7 @@ func isASCII(s string) bool {
 
 // getConn takes the newest idle connection for key, or dials one when there
 // is none or fresh is set.
-func (t *h1Transport) getConn(ctx context.Context, key string, fresh bool) (*h1Conn, bool, error) {
+func (t *H1Transport) getConn(ctx context.Context, key string, fresh bool) (*h1Conn, bool, error) {
 	if !fresh {
 		pc, stale := t.takeIdle(key)
 		for _, s := range stale {
@@ -269,7 +269,7 @@ func (t *h1Transport) getConn(ctx context.Context, key string, fresh bool) (*h1C
 
 // takeIdle pops the newest idle connection for key. If it has been idle too
 // long, so have all older ones: they are all returned as stale instead.
-func (t *h1Transport) takeIdle(key string) (pc *h1Conn, stale []*h1Conn) {
+func (t *H1Transport) takeIdle(key string) (pc *h1Conn, stale []*h1Conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	list := t.idle[key]
@@ -294,7 +294,7 @@ func (t *h1Transport) takeIdle(key string) (pc *h1Conn, stale []*h1Conn) {
 // roundTrip sends req on pc and reads the response header. On error pc is
 // closed, and retry says whether the failure is one of a connection the
 // server closed while it was idle.
-func (t *h1Transport) roundTrip(ctx context.Context, pc *h1Conn, req *http.Request, reused bool) (resp *http.Response, retry bool, err error) {
+func (t *H1Transport) roundTrip(ctx context.Context, pc *h1Conn, req *http.Request, reused bool) (resp *http.Response, retry bool, err error) {
 	c := pc.conn
 	// The deadline covers the write and the header; the cancellation hook
 	// is installed after it, so a cancellation is never overwritten.
@@ -374,7 +374,7 @@ func (t *h1Transport) roundTrip(ctx context.Context, pc *h1Conn, req *http.Reque
 
 	// RFC 9112 section 9.3: the connection persists unless either side
 	// says close; a close-delimited body (section 6.3) sets resp.Close too.
-	reuse := !resp.Close && !req.Close && !headerHasToken(req.Header, "Connection", "close")
+	reuse := !resp.Close && !req.Close && !HeaderHasToken(req.Header, "Connection", "close")
 	if resp.Body == http.NoBody || resp.Body == nil {
 		// HEAD, 1xx/204/304 or Content-Length: 0 (RFC 9112 section 6.3):
 		// the connection is ready for the next request now.
@@ -402,7 +402,7 @@ func h1ReadError(err error) error {
 // release ends pc's use by one request: it goes back to the pool when reuse
 // holds and nothing else is pending on it, and is closed otherwise. recycle
 // says nobody else is reading from pc.
-func (t *h1Transport) release(pc *h1Conn, stop func() bool, reuse, recycle bool) {
+func (t *H1Transport) release(pc *h1Conn, stop func() bool, reuse, recycle bool) {
 	if stop != nil && !stop() {
 		// The cancellation hook ran or is running: the deadline is in the
 		// past.
@@ -418,7 +418,7 @@ func (t *h1Transport) release(pc *h1Conn, stop func() bool, reuse, recycle bool)
 }
 
 // putIdle pools pc, or closes it when the pool is full or closed.
-func (t *h1Transport) putIdle(pc *h1Conn) {
+func (t *H1Transport) putIdle(pc *h1Conn) {
 	pc.idleAt = time.Now()
 	d := t.idleTimeout()
 	t.mu.Lock()
@@ -446,7 +446,7 @@ func (t *h1Transport) putIdle(pc *h1Conn) {
 
 // sweep closes idle connections past IdleTimeout, drops empty pool entries,
 // and rearms itself while anything is left.
-func (t *h1Transport) sweep() {
+func (t *H1Transport) sweep() {
 	d := t.idleTimeout()
 	now := time.Now()
 	var stale []*h1Conn
@@ -483,7 +483,7 @@ func (t *h1Transport) sweep() {
 // is for a transport being retired (Server.Reload); requests made after it
 // still work, each on a new connection. Fallback's idle connections are
 // closed too, if it has a CloseIdleConnections method.
-func (t *h1Transport) CloseIdleConnections() {
+func (t *H1Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	t.closed = true
 	var all []*h1Conn
@@ -505,11 +505,11 @@ func (t *h1Transport) CloseIdleConnections() {
 	}
 }
 
-func (t *h1Transport) idleTimeout() time.Duration {
+func (t *H1Transport) idleTimeout() time.Duration {
 	return orDuration(t.IdleTimeout, 90*time.Second)
 }
 
-func (t *h1Transport) headerTimeout() time.Duration {
+func (t *H1Transport) headerTimeout() time.Duration {
 	return orDuration(t.ResponseHeaderTimeout, 60*time.Second)
 }
 
@@ -518,7 +518,7 @@ func (t *h1Transport) headerTimeout() time.Duration {
 // Close before EOF, a read error or a cancellation closes it. Close may be
 // called while a Read is blocked, and unblocks it.
 type h1Body struct {
-	t     *h1Transport
+	t     *H1Transport
 	pc    *h1Conn
 	rc    io.ReadCloser // from http.ReadResponse; never Closed: that drains
 	ctx   context.Context
