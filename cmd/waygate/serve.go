@@ -26,6 +26,7 @@ import (
 	"waygate/cmd/waygate/internal/config"
 	"waygate/proxy"
 	"waygate/proxy/upstream"
+	"waygate/reverse"
 )
 
 func cmdServe(args []string, stderr io.Writer) int {
@@ -71,6 +72,7 @@ type gateway struct {
 	dialer     *upstream.Dialer   // of the running config, for list refreshes
 	reloads    chan string        // reload requests from list refreshes
 	files      []string           // list files of the running policy
+	rev        reverseModule      // the reverse proxy; off without listeners
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -109,6 +111,10 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 		}
 		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	}
+	if err := g.rev.listen(&cfg.Reverse); err != nil {
+		g.closeListeners()
+		return nil, err
+	}
 	opts, err := g.proxyOptions(cfg, resolver)
 	if err != nil {
 		g.closeListeners()
@@ -127,10 +133,49 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 		g.closeListeners()
 		return nil, err
 	}
+	if err := g.startReverse(cfg, resolver); err != nil {
+		g.closeListeners()
+		return nil, err
+	}
 	return g, nil
 }
 
+// startReverse creates the reverse proxy when it has a listener.
+func (g *gateway) startReverse(cfg *config.Config, resolver *upstream.Resolver) error {
+	if g.rev.plainLn == nil && g.rev.tlsLn == nil {
+		return nil
+	}
+	g.rev.dialer.Store(reverseDialer(cfg, resolver, listenerAddrs(g.selfAddrs())))
+	rcfg, err := reverseConfig(cfg, g.path, g.rev.tlsPort())
+	if err != nil {
+		return err
+	}
+	g.rev.srv, err = reverse.New(reverse.Options{
+		Dial:              g.rev.dial,
+		Audit:             g.audit,
+		Logger:            g.log,
+		Metrics:           reverse.NewMetrics(g.reg),
+		DataDir:           cfg.DataDir,
+		ReadHeaderTimeout: cfg.Reverse.Timeouts.ReadHeader,
+		IdleTimeout:       cfg.Reverse.Timeouts.Idle,
+		MaxHeaderBytes:    cfg.Reverse.Limits.MaxHeaderBytes,
+		MaxConnections:    cfg.Reverse.Limits.MaxConnections,
+	}, rcfg)
+	return err
+}
+
+// selfAddrs are the gateway's own listen addresses, which no outbound
+// connection may reach.
+func (g *gateway) selfAddrs() []net.Addr {
+	self := []net.Addr{g.proxyLn.Addr()}
+	if g.adminLn != nil {
+		self = append(self, g.adminLn.Addr())
+	}
+	return append(self, g.rev.addrs()...)
+}
+
 func (g *gateway) closeListeners() {
+	g.rev.close()
 	g.proxyLn.Close()
 	if g.adminLn != nil {
 		g.adminLn.Close()
@@ -144,10 +189,7 @@ func (g *gateway) closeListeners() {
 // listeners really have (the config may say port 0). Remote lists without
 // a copy are downloaded first, through the new dialer.
 func (g *gateway) proxyOptions(cfg *config.Config, resolver *upstream.Resolver) (proxy.Options, error) {
-	self := []net.Addr{g.proxyLn.Addr()}
-	if g.adminLn != nil {
-		self = append(self, g.adminLn.Addr())
-	}
+	self := g.selfAddrs()
 	d := newDialer(cfg, resolver, listenerAddrs(self))
 	g.fetchMissing(cfg, d)
 	opts, err := buildProxyOptions(cfg, g.path, d, cachedCopies(cfg), false)
@@ -161,7 +203,11 @@ func (g *gateway) watchFiles() {
 	if g.watcher == nil {
 		return
 	}
-	g.watcher.set(append([]string{g.path}, g.files...))
+	files := append([]string{g.path}, g.files...)
+	if g.rev.srv != nil {
+		files = append(files, g.rev.srv.CertFiles()...)
+	}
+	g.watcher.set(files)
 }
 
 // listenerAddrs converts bound listener addresses for the guard.
@@ -319,12 +365,20 @@ func (g *gateway) run() error {
 		go g.refreshLists(done, g.reloads)
 	}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	go func() { errc <- g.proxy.Serve(g.proxyLn) }()
 	g.log.Info("forward proxy listening", "addr", g.proxyLn.Addr().String(), "config", g.configName())
 	if g.admin != nil {
 		go func() { errc <- g.admin.Serve(g.adminLn) }()
 		g.log.Info("admin listening", "addr", g.adminLn.Addr().String())
+	}
+	if g.rev.plainLn != nil {
+		go func() { errc <- g.rev.srv.ServePlain(g.rev.plainLn) }()
+		g.log.Info("reverse proxy listening", "addr", g.rev.plainLn.Addr().String(), "routes", len(g.cfg.Reverse.Routes))
+	}
+	if g.rev.tlsLn != nil {
+		go func() { errc <- g.rev.srv.ServeTLS(g.rev.tlsLn) }()
+		g.log.Info("reverse proxy listening (TLS)", "addr", g.rev.tlsLn.Addr().String(), "routes", len(g.cfg.Reverse.Routes))
 	}
 	g.adminEvent("start", g.configName(), nil)
 
@@ -379,8 +433,24 @@ func (g *gateway) reload(why string) {
 		}
 	}
 	opts, err := g.proxyOptions(cfg, resolver)
+	var rev *reverse.Prepared
+	var revDialer *upstream.Dialer
+	if err == nil && g.rev.srv != nil {
+		revDialer = reverseDialer(cfg, resolver, listenerAddrs(g.selfAddrs()))
+		var rcfg reverse.Config
+		if rcfg, err = reverseConfig(cfg, g.path, g.rev.tlsPort()); err == nil {
+			rev, err = g.rev.srv.Prepare(rcfg)
+		}
+	}
 	if err == nil {
 		err = g.proxy.Reload(opts)
+		if err != nil && rev != nil {
+			g.rev.srv.Discard(rev)
+		}
+	}
+	if err == nil && rev != nil {
+		g.rev.dialer.Store(revDialer)
+		g.rev.srv.Commit(rev)
 	}
 	if err != nil {
 		g.log.Error("reload failed; keeping the running config", "trigger", why, "error", err)
@@ -391,7 +461,10 @@ func (g *gateway) reload(why string) {
 		cfg.Proxy.Timeouts.ReadHeader != g.cfg.Proxy.Timeouts.ReadHeader ||
 		cfg.Proxy.Timeouts.Idle != g.cfg.Proxy.Timeouts.Idle ||
 		cfg.Proxy.Limits.MaxHeaderBytes != g.cfg.Proxy.Limits.MaxHeaderBytes ||
-		cfg.Log != g.cfg.Log || cfg.DataDir != g.cfg.DataDir || !reflect.DeepEqual(cfg.Audit, g.cfg.Audit) {
+		cfg.Log != g.cfg.Log || cfg.DataDir != g.cfg.DataDir || !reflect.DeepEqual(cfg.Audit, g.cfg.Audit) ||
+		cfg.Reverse.Listen != g.cfg.Reverse.Listen || cfg.Reverse.TLS.Listen != g.cfg.Reverse.TLS.Listen ||
+		cfg.Reverse.Timeouts.ReadHeader != g.cfg.Reverse.Timeouts.ReadHeader || cfg.Reverse.Timeouts.Idle != g.cfg.Reverse.Timeouts.Idle ||
+		cfg.Reverse.Limits.MaxHeaderBytes != g.cfg.Reverse.Limits.MaxHeaderBytes {
 		g.log.Warn("listen addresses, header/idle timeouts, max_header_bytes, log, data_dir and audit take effect at the next restart")
 	}
 	g.cfg, g.resolver, g.files, g.dialer = cfg, resolver, opts.Filter.Files(), opts.Dialer
@@ -411,6 +484,13 @@ func (g *gateway) shutdown(sig os.Signal) error {
 	var wg sync.WaitGroup
 	if g.admin != nil {
 		wg.Go(func() { g.admin.Shutdown(ctx) })
+	}
+	if g.rev.srv != nil {
+		wg.Go(func() {
+			if err := g.rev.srv.Shutdown(ctx); err != nil {
+				g.log.Warn("reverse proxy: shutdown deadline passed", "error", err)
+			}
+		})
 	}
 	err := g.proxy.Shutdown(ctx)
 	wg.Wait()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds waygate and runs the side-by-side peer benchmark (Squid, Privoxy,
-# tinyproxy, ...) with waygate as one more forward-proxy column. The harness
+# tinyproxy, nginx, HAProxy, ...) with waygate as one more forward-proxy and
+# one more reverse-proxy column. The harness
 # lives outside this repository, in ../shared/bench beside the checkout; pass
 # its path as HARNESS if it is elsewhere. Extra environment (RUNS, PEERS,
 # DURATION, ...) is passed through; see the harness's README.
@@ -15,5 +16,6 @@ bin=$(mktemp -d)/waygate
 (cd "$root" && go build -o "$bin" ./cmd/waygate)
 export PROJECT_NAME=${PROJECT_NAME:-waygate}
 export PROJECT_FWD_CMD="$root/scripts/bench/forward.sh $bin"
-export PEERS=${PEERS:-direct squid squid-mem tinyproxy privoxy}
+export PROJECT_REV_CMD="$root/scripts/bench/reverse.sh $bin"
+export PEERS=${PEERS:-direct squid squid-mem tinyproxy privoxy nginx haproxy}
 exec "$harness"
