@@ -144,33 +144,100 @@ func qScanEvent(r qScanner, extra ...any) (audit.StoredEvent, error) {
 // User, Action, Kind and Category match exactly (case-sensitive), while
 // HostSuffix, HostContains and Text use LIKE (ASCII case-insensitive) with
 // '%' and '_' matching literally. Search reads the index that fits the
-// most selective exact filter: user, then client, then host, else time.
+// most selective exact filter: user, then host, else time; a client
+// alone is found through the hours it was active (see qSearchClient).
 // Filters without an index (Text, HostContains, ...) alone scan events
 // newest first until the page is full.
 func Search(ctx context.Context, db *sql.DB, q audit.Query) (audit.Page, error) {
-	query, args, limit := qSearchSQL(q)
-	rows, err := db.QueryContext(ctx, query, args...)
+	var events []audit.StoredEvent
+	var limit int
+	var err error
+	if q.Client != "" && q.User == "" {
+		events, limit, err = qSearchClient(ctx, db, q)
+	} else {
+		query, args, l := qSearchSQL(q)
+		limit = l
+		events, err = qRunSearch(ctx, db, query, args, nil)
+	}
 	if err != nil {
 		return audit.Page{}, fmt.Errorf("audit: search: %w", err)
 	}
-	defer rows.Close()
-	var page audit.Page
-	for rows.Next() {
-		e, err := qScanEvent(rows)
-		if err != nil {
-			return audit.Page{}, fmt.Errorf("audit: search: %w", err)
-		}
-		page.Events = append(page.Events, e)
-	}
-	if err := rows.Err(); err != nil {
-		return audit.Page{}, fmt.Errorf("audit: search: %w", err)
-	}
+	page := audit.Page{Events: events}
 	if len(page.Events) > limit {
 		page.Events = page.Events[:limit]
 		last := page.Events[limit-1]
 		page.Next = audit.Cursor{Time: last.Time, ID: last.ID}
 	}
 	return page, nil
+}
+
+// qRunSearch runs a search statement and appends its events to dst.
+func qRunSearch(ctx context.Context, db *sql.DB, query string, args []any, dst []audit.StoredEvent) ([]audit.StoredEvent, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := qScanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		dst = append(dst, e)
+	}
+	return dst, rows.Err()
+}
+
+// qSearchClient searches for one client's events (without a user, whose
+// index would serve): there is no (client, time) index, so it takes the
+// hours the client was active from the client rollups, newest first, and
+// reads each of those hours through the time index until the page (plus
+// one row, to tell whether there is a next page) is full.
+func qSearchClient(ctx context.Context, db *sql.DB, q audit.Query) ([]audit.StoredEvent, int, error) {
+	_, _, limit := qSearchSQL(q)
+	lo, hi := qHourBounds(q.Since, q.Until)
+	if !q.Before.Time.IsZero() || q.Before.ID != 0 {
+		hi = min(hi, qCeilSeconds(q.Before.Time.Add(time.Nanosecond), 3600))
+	}
+	rows, err := db.QueryContext(ctx, `SELECT hour FROM rollup_hour INDEXED BY rollup_hour_key
+WHERE dim = 'client' AND key = ? AND hour >= ? AND hour < ? ORDER BY hour DESC`, q.Client, lo, hi)
+	if err != nil {
+		return nil, 0, err
+	}
+	var hours []int64
+	for rows.Next() {
+		var h int64
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		hours = append(hours, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	var events []audit.StoredEvent
+	for _, h := range hours {
+		sub := q
+		start, end := time.Unix(h, 0), time.Unix(h+3600, 0)
+		if sub.Since.IsZero() || sub.Since.Before(start) {
+			sub.Since = start
+		}
+		if sub.Until.IsZero() || sub.Until.After(end) {
+			sub.Until = end
+		}
+		// qSearchSQL asks for one row more than Limit.
+		sub.Limit = limit - len(events)
+		query, args, _ := qSearchSQL(sub)
+		if events, err = qRunSearch(ctx, db, query, args, events); err != nil {
+			return nil, 0, err
+		}
+		if len(events) > limit {
+			break
+		}
+	}
+	return events, limit, nil
 }
 
 // qSearchSQL builds Search's statement for q: its text (made only of
@@ -194,8 +261,6 @@ func qSearchSQL(q audit.Query) (query string, args []any, limit int) {
 	switch {
 	case q.User != "":
 		index = "events_user_time"
-	case q.Client != "":
-		index = "events_client_time"
 	case q.Host != "":
 		index = "events_host_time"
 	}

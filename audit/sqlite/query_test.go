@@ -103,6 +103,7 @@ func qtInsert(t testing.TB, db *sql.DB, events []*audit.Event) []int64 {
 		roll("total", "")
 		roll("host", e.Host)
 		roll("user", e.User)
+		roll("client", e.Client)
 		roll("action", e.Action)
 		for _, c := range e.Categories {
 			roll("category", c)
@@ -515,7 +516,7 @@ func TestSearchPlans(t *testing.T) {
 		index string
 	}{
 		{audit.Query{User: "alice", Since: qtBase, Until: qtBase.Add(time.Hour)}, "events_user_time"},
-		{audit.Query{Client: "c", Host: "h", Before: audit.Cursor{Time: qtBase, ID: 3}}, "events_client_time"},
+		{audit.Query{Client: "c", Host: "h", Before: audit.Cursor{Time: qtBase, ID: 3}}, "events_host_time"},
 		{audit.Query{Host: "h", Text: "x"}, "events_host_time"},
 		{audit.Query{HostSuffix: "h", Since: qtBase}, "events_time"},
 		{audit.Query{}, "events_time"},
@@ -923,5 +924,66 @@ func TestStoreMethods(t *testing.T) {
 	n, err := s.Export(ctx, &buf, FormatSquid, since, until)
 	if err != nil || n != int64(strings.Count(buf.String(), "\n")) || n == 0 {
 		t.Errorf("Export: %d rows, %v", n, err)
+	}
+}
+
+// Migration 3 backfills the client rollups of a database written before
+// it, so that searching by client finds the old events.
+func TestMigrationBackfillsClientRollups(t *testing.T) {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(t.TempDir(), "old.db"))}
+	db, err := sql.Open("sqlite3", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, m := range migrations[:2] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := []*audit.Event{
+		{Time: qtBase, Client: "10.0.0.1", Action: "block", BytesIn: 1, BytesOut: 10},
+		{Time: qtBase.Add(time.Minute), Client: "10.0.0.1", Action: "allow", BytesIn: 2, BytesOut: 20},
+		{Time: qtBase.Add(2 * time.Hour), Client: "10.0.0.1", Action: "allow"},
+		{Time: qtBase.Add(time.Minute), Client: "10.0.0.2", Action: "warn", Reason: "warn_accepted"},
+	}
+	for _, e := range evs {
+		if _, err := db.Exec(`INSERT INTO events (time, duration, kind, request_id, client, user, "groups",
+	method, scheme, host, port, path, query, status, bytes_in, bytes_out, action, rule, categories, category,
+	entry, source, reason, policy, cache, upstream, user_agent, content_type, error, detail, hash)
+	VALUES (?, 0, 'http', '', ?, '', '', '', '', '', 0, '', '', 0, ?, ?, ?, '', '', '', '', '', ?, '', '', '', '', '', '', '', x'00')`,
+			e.Time.UnixNano(), e.Client, e.BytesIn, e.BytesOut, e.Action, e.Reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(migrations[2]); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		hour                       int64
+		key                        string
+		requests, blocked, in, out int64
+	}
+	rows, err := db.Query(`SELECT hour, key, requests, blocked, bytes_in, bytes_out FROM rollup_hour WHERE dim = 'client' ORDER BY hour, key`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.hour, &r.key, &r.requests, &r.blocked, &r.in, &r.out); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	h := qtBase.Unix()
+	want := []row{{h, "10.0.0.1", 2, 1, 3, 30}, {h, "10.0.0.2", 1, 0, 0, 0}, {h + 7200, "10.0.0.1", 1, 0, 0, 0}}
+	if !slices.Equal(got, want) {
+		t.Errorf("client rollups after migration 3:\n got %v\nwant %v", got, want)
+	}
+	p, err := Search(context.Background(), db, audit.Query{Client: "10.0.0.1"})
+	if err != nil || len(p.Events) != 3 {
+		t.Errorf("search by client after migration: %d events, %v", len(p.Events), err)
 	}
 }

@@ -269,6 +269,7 @@ func TestRollups(t *testing.T) {
 		add(wantHour, key{h, "total", ""}, e)
 		add(wantHour, key{h, "host", e.Host}, e)
 		add(wantHour, key{h, "user", e.User}, e)
+		add(wantHour, key{h, "client", e.Client}, e)
 		add(wantHour, key{h, "action", e.Action}, e)
 		seen := map[string]bool{}
 		for _, c := range e.Categories {

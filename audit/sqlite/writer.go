@@ -416,6 +416,7 @@ func (s *Store) insertTx(ws *writerStmts, evs []*audit.Event, prog *replayProgre
 		sum(rollupKey{hour, "total", ""}, blocked, e)
 		sum(rollupKey{hour, "host", e.Host}, blocked, e)
 		sum(rollupKey{hour, "user", e.User}, blocked, e)
+		sum(rollupKey{hour, "client", e.Client}, blocked, e)
 		sum(rollupKey{hour, "action", e.Action}, blocked, e)
 		for i, c := range e.Categories {
 			if !dupBefore(e.Categories, i) {
