@@ -1147,3 +1147,40 @@ func TestStatus(t *testing.T) {
 		}
 	}
 }
+
+// A backend that dies mid-body must not produce a response the client
+// takes for complete, on either forwarding path.
+func TestBackendFailsMidBody(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		io.WriteString(w, "only the start")
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer backend.Close()
+	e := startEnv(t, Config{Routes: []Route{{Name: "r", Backends: backendsOf(backend)}}}, Options{})
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		req, _ := http.NewRequest(method, e.url+"/"+method, strings.NewReader(""))
+		if method == http.MethodPost {
+			req.Body = io.NopCloser(strings.NewReader("x")) // a body: the ReverseProxy path
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			continue // refused outright: fine
+		}
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Errorf("%s: the truncated body was read as complete", method)
+		}
+	}
+	waitFor(t, "events", func() bool { return len(e.events.all()) == 2 })
+	for _, ev := range e.events.all() {
+		if ev.Error == "" {
+			t.Errorf("event %s %s: no error recorded", ev.Method, ev.Path)
+		}
+	}
+}

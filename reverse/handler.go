@@ -59,7 +59,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := s.state.Load()
 	rs := &reqState{id: s.newID(), start: s.now()}
 	rs.tried = rs.triedA[:0]
-	rw := &statusWriter{ResponseWriter: w}
+	rw := &statusWriter{ResponseWriter: w, rs: rs}
 	defer s.finish(rw, r, rs)
 	rs.peer = peerAddr(r)
 	rs.client = rs.peer
@@ -112,7 +112,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.requests.Add(1)
 	rt.inFlight.Add(1)
 	defer rt.inFlight.Add(-1)
-	rt.handler.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), stateKey{}, rs)))
+	rt.handler.ServeHTTP(rw, r)
 }
 
 // finish records the request's audit event and metrics. It runs deferred,
@@ -235,7 +235,7 @@ func stripUpgrade(r *http.Request) {
 	if up == "" {
 		return
 	}
-	if strings.EqualFold(strings.TrimSpace(up), "websocket") && headerHasToken(r.Header, "Connection", "upgrade") {
+	if strings.EqualFold(strings.TrimSpace(up), "websocket") && upstream.HeaderHasToken(r.Header, "Connection", "upgrade") {
 		return
 	}
 	r.Header.Del("Upgrade")
@@ -256,16 +256,6 @@ func stripUpgrade(r *http.Request) {
 	}
 }
 
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for tok := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 // peerAddr is the address of the connection's other end.
 func peerAddr(r *http.Request) netip.Addr {
@@ -290,15 +280,21 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 	}
 	// Keep the client's Host: apps build their links from it.
 	out.Host = pr.In.Host
-	h := out.Header
+	setForwarded(out.Header, pr.In, rs)
+}
+
+// setForwarded sets X-Forwarded-For, -Proto, -Host and Forwarded on h, the
+// header of the request forwarded for in: what the gateway saw, extended
+// with what the client's proxy said only when that proxy is trusted.
+func setForwarded(h http.Header, in *http.Request, rs *reqState) {
 	trusted := rs.trustedPeer
 	peer := rs.peer.String()
 	proto := "http"
-	if pr.In.TLS != nil {
+	if in.TLS != nil {
 		proto = "https"
 	}
 	if trusted {
-		if v := pr.In.Header.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
+		if v := in.Header.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
 			proto = v
 		}
 	}
@@ -308,16 +304,16 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 	}
 	h["X-Forwarded-For"] = []string{xff}
 	h["X-Forwarded-Proto"] = []string{proto}
-	host := pr.In.Host
+	host := in.Host
 	if trusted {
-		if v := pr.In.Header.Get("X-Forwarded-Host"); v != "" {
+		if v := in.Header.Get("X-Forwarded-Host"); v != "" {
 			host = v
 		}
 	}
 	h["X-Forwarded-Host"] = []string{host}
 	// RFC 7239: append our hop to a trusted list, else start a new one.
-	fwd := forwardedElement(rs.peer, pr.In.Host, pr.In.TLS != nil)
-	if prev := pr.In.Header.Values("Forwarded"); trusted && len(prev) > 0 {
+	fwd := forwardedElement(rs.peer, in.Host, in.TLS != nil)
+	if prev := in.Header.Values("Forwarded"); trusted && len(prev) > 0 {
 		fwd = strings.Join(prev, ", ") + ", " + fwd
 	}
 	h["Forwarded"] = []string{fwd}
@@ -356,7 +352,11 @@ func (rt *route) modifyResponse(resp *http.Response) error {
 // written) when the client left, 503 when no backend is available, 413 for
 // a body over the limit, 504 for timeouts, 502 for everything else.
 func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	rs := stateOf(r.Context())
+	s.handleError(w, r, stateOf(r.Context()), err)
+}
+
+// handleError is errorHandler with the request's state at hand.
+func (s *Server) handleError(w http.ResponseWriter, r *http.Request, rs *reqState, err error) {
 	rs.err = err
 	rs.cause = upstream.CauseOf(err)
 	if r.Context().Err() != nil {
@@ -419,6 +419,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, st *state) {
 // passes Flush, Hijack and ResponseController through.
 type statusWriter struct {
 	http.ResponseWriter
+	rs     *reqState // the request's state, for the handlers below
 	status int
 	bytes  int64
 }

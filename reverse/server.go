@@ -93,15 +93,19 @@ type state struct {
 
 // route is one compiled route.
 type route struct {
-	cfg      Route
-	pool     *Pool
-	acl      *ClientACL
-	limiter  *RateLimiter
-	maxBody  int64
-	handler  http.Handler
-	requests atomic.Uint64
-	inFlight atomic.Int64
-	metrics  *routeMetrics
+	cfg     Route
+	pool    *Pool
+	acl     *ClientACL
+	limiter *RateLimiter
+	maxBody int64
+	handler http.Handler // compression (if on) around dispatch
+	// proxy and transport forward requests; dispatch picks the fast path
+	// or proxy.
+	proxy     *httputil.ReverseProxy
+	transport *balancedTransport
+	requests  atomic.Uint64
+	inFlight  atomic.Int64
+	metrics   *routeMetrics
 
 	errMu     sync.Mutex
 	lastErr   string
@@ -247,17 +251,19 @@ func (s *Server) build(cfg Config) (_ *state, err error) {
 			rt.maxBody = 0
 		}
 		rt.limiter = s.limiterFor(old, rc)
+		rt.transport = &balancedTransport{srv: s, route: rt, next: tr}
 		rp := &httputil.ReverseProxy{
 			Rewrite:        rt.rewrite,
-			Transport:      &balancedTransport{srv: s, route: rt, next: tr},
+			Transport:      rt.transport,
 			ModifyResponse: rt.modifyResponse,
 			ErrorHandler:   s.errorHandler,
 			BufferPool:     bufferPool,
 			ErrorLog:       log.New(discardWriter{}, "", 0),
 		}
-		rt.handler = rp
+		rt.proxy = rp
+		rt.handler = dispatch{rt: rt, s: s}
 		if rc.Compress && compressor != nil {
-			rt.handler = compressor.Wrap(rp)
+			rt.handler = compressor.Wrap(rt.handler)
 		}
 		pools = append(pools, PoolConfig{
 			Route: rc.Name, Backends: rc.Backends, Balance: rc.Balance, Hash: rc.Hash,

@@ -172,7 +172,11 @@ type balancedTransport struct {
 }
 
 func (t *balancedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	rs := stateOf(req.Context())
+	return t.roundTrip(req, stateOf(req.Context()))
+}
+
+// roundTrip is RoundTrip with the request's state at hand.
+func (t *balancedTransport) roundTrip(req *http.Request, rs *reqState) (*http.Response, error) {
 	rt := t.route
 	var body *replayBody
 	if req.Body != nil && req.Body != http.NoBody {
