@@ -256,7 +256,6 @@ func stripUpgrade(r *http.Request) {
 	}
 }
 
-
 // peerAddr is the address of the connection's other end.
 func peerAddr(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
