@@ -1,11 +1,20 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,5 +118,77 @@ func TestReverseEndToEnd(t *testing.T) {
 	}
 	if code, out, _ := runCLI("", "audit", "verify", "-config", s.config); code != 0 {
 		t.Errorf("audit verify: %s", out)
+	}
+}
+
+// writeSelfSigned writes a certificate for name with the given serial and
+// its key to certFile and keyFile (replaced atomically).
+func writeSelfSigned(t *testing.T, certFile, keyFile, name string, serial int64) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	for path, block := range map[string]*pem.Block{
+		certFile: {Type: "CERTIFICATE", Bytes: der},
+		keyFile:  {Type: "EC PRIVATE KEY", Bytes: kder},
+	} {
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReverseCertificateReload replaces the TLS listener's certificate
+// files while the gateway runs: the new certificate is served without a
+// restart.
+func TestReverseCertificateReload(t *testing.T) {
+	s := newSite(t)
+	certFile, keyFile := filepath.Join(s.dir, "wiki.pem"), filepath.Join(s.dir, "wiki.key")
+	writeSelfSigned(t, certFile, keyFile, "wiki.corp.test", 1001)
+	s.writeConfig(t, "127.0.0.0/8", fmt.Sprintf(`reverse:
+  tls:
+    listen: "127.0.0.1:0"
+    certificates:
+      - {cert: %s, key: %s}
+  routes:
+    - name: wiki
+      backends: [%s]
+`, certFile, keyFile, s.origin.URL))
+	p := startProcess(t, s.config)
+	addr := p.waitLog("reverse proxy listening (TLS)")["addr"].(string)
+	serial := func() int64 {
+		t.Helper()
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "wiki.corp.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	if got := serial(); got != 1001 {
+		t.Fatalf("serving serial %d, want 1001", got)
+	}
+	writeSelfSigned(t, certFile, keyFile, "wiki.corp.test", 1002)
+	deadline := time.Now().Add(20 * time.Second)
+	for serial() != 1002 {
+		if time.Now().After(deadline) {
+			t.Fatal("the replaced certificate was not picked up")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
