@@ -97,4 +97,51 @@ INSERT INTO rollup_hour (hour, dim, key, requests, blocked, bytes_in, bytes_out)
 	FROM events GROUP BY 1, 3;
 CREATE INDEX rollup_hour_key ON rollup_hour(dim, key, hour);
 `,
+	// 4: the admin UI's accounts, sessions, API tokens and config
+	// revisions (see AdminStore). Times are Unix nanoseconds, UTC, 0 for a
+	// zero time.Time. No foreign keys: AdminStore deletes an account's
+	// sessions and tokens in the transaction that deletes the account.
+	`
+CREATE TABLE admin_accounts (
+	name          TEXT PRIMARY KEY,    -- case-sensitive (BINARY)
+	role          TEXT NOT NULL,       -- 'admin' or 'auditor' (checked in Go)
+	password_hash TEXT NOT NULL,       -- bcrypt, made by the caller
+	created       INTEGER NOT NULL,
+	password_set  INTEGER NOT NULL,    -- last password change
+	disabled      INTEGER NOT NULL     -- 0 or 1
+);
+CREATE TABLE admin_sessions (
+	key        BLOB PRIMARY KEY,       -- SHA-256 of the session cookie
+	user       TEXT NOT NULL,          -- admin_accounts.name
+	csrf       TEXT NOT NULL,
+	created    INTEGER NOT NULL,
+	last_seen  INTEGER NOT NULL,
+	expires    INTEGER NOT NULL,
+	client     TEXT NOT NULL,
+	user_agent TEXT NOT NULL
+);
+CREATE INDEX admin_sessions_user    ON admin_sessions(user);
+CREATE INDEX admin_sessions_expires ON admin_sessions(expires);
+CREATE TABLE admin_tokens (
+	id          TEXT PRIMARY KEY,      -- public identifier, made by the caller
+	secret_hash BLOB NOT NULL UNIQUE,  -- SHA-256 of the secret
+	name        TEXT NOT NULL,
+	user        TEXT NOT NULL,         -- owner: admin_accounts.name
+	read_only   INTEGER NOT NULL,      -- 0 or 1
+	created     INTEGER NOT NULL,
+	last_used   INTEGER NOT NULL,      -- 0 = never
+	expires     INTEGER NOT NULL       -- 0 = never
+);
+CREATE INDEX admin_tokens_user ON admin_tokens(user, created);
+-- AUTOINCREMENT: a revision id is never reused, even after the newest
+-- row is deleted by hand.
+CREATE TABLE config_revisions (
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	time    INTEGER NOT NULL,
+	author  TEXT NOT NULL,
+	comment TEXT NOT NULL,
+	config  BLOB NOT NULL,             -- the whole config file as saved
+	sha256  BLOB NOT NULL              -- SHA-256 of config
+);
+`,
 }
