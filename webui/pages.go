@@ -1,0 +1,126 @@
+package webui
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// staticFile is an embedded asset, served with an ETag.
+type staticFile struct {
+	data        []byte
+	contentType string
+	etag        string
+}
+
+var contentTypes = map[string]string{
+	".js":  "text/javascript; charset=utf-8",
+	".css": "text/css; charset=utf-8",
+	".svg": "image/svg+xml",
+	".png": "image/png",
+	".ico": "image/x-icon",
+}
+
+// loadAssets parses the page templates and reads the static files.
+func loadAssets() (*template.Template, map[string]*staticFile, error) {
+	t, err := template.ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, nil, fmt.Errorf("webui: templates: %w", err)
+	}
+	files := map[string]*staticFile{}
+	err = fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := staticFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		ct, ok := contentTypes[path.Ext(p)]
+		if !ok {
+			return fmt.Errorf("%s: no content type for this extension", p)
+		}
+		sum := sha256.Sum256(data)
+		files[strings.TrimPrefix(p, "static/")] = &staticFile{data: data, contentType: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("webui: static files: %w", err)
+	}
+	return t, files, nil
+}
+
+// serveStatic is GET /static/*file: the embedded assets, nothing else (no
+// directory listings).
+func (s *Server) serveStatic(c *gin.Context) {
+	f, ok := s.static[strings.TrimPrefix(c.Param("file"), "/")]
+	if !ok {
+		s.notFound(c)
+		return
+	}
+	c.Header("Content-Type", f.contentType)
+	c.Header("ETag", f.etag)
+	http.ServeContent(c.Writer, c.Request, "", time.Time{}, bytes.NewReader(f.data))
+}
+
+// render executes a page template into a buffer first, so that a template
+// error is a clean 500, never half a page.
+func (s *Server) render(c *gin.Context, status int, name string, data any) {
+	var b bytes.Buffer
+	if err := s.pages.ExecuteTemplate(&b, name, data); err != nil {
+		s.log.Error("webui: rendering a page", "template", name, "error", err)
+		c.Header("Content-Type", "text/plain; charset=utf-8")
+		c.AbortWithStatus(http.StatusInternalServerError)
+		_, _ = c.Writer.WriteString("Internal error; see the gateway log.\n")
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", b.Bytes())
+}
+
+// loginPage is GET /login. A visitor who is already logged in goes on to
+// the start page.
+func (s *Server) loginPage(c *gin.Context) {
+	if _, err := c.Request.Cookie(CookieName); err == nil {
+		if p, ae := s.authenticate(c); ae == nil && p.Session {
+			c.Redirect(http.StatusSeeOther, "/")
+			return
+		}
+	}
+	s.render(c, http.StatusOK, "login.html", pageData{Title: "Log in"})
+}
+
+// pageData is what a page shows. Every value is escaped by html/template.
+type pageData struct {
+	Title   string
+	User    string
+	Role    string
+	CSRF    string
+	Session bool
+	Expires string
+}
+
+// indexPage is GET /: who is logged in, and a way out.
+func (s *Server) indexPage(c *gin.Context) {
+	p := who(c)
+	d := pageData{Title: "Start", User: p.User, Role: p.Role, CSRF: p.CSRF, Session: p.Session}
+	if !p.Expires.IsZero() {
+		d.Expires = p.Expires.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	s.render(c, http.StatusOK, "index.html", d)
+}
