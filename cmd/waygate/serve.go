@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"waygate/audit"
 	auditsqlite "waygate/audit/sqlite"
 	"waygate/cmd/waygate/internal/config"
+	"waygate/filter"
 	"waygate/proxy"
 	"waygate/proxy/upstream"
 	"waygate/reverse"
@@ -73,6 +75,8 @@ type gateway struct {
 	reloads    chan string        // reload requests from list refreshes
 	files      []string           // list files of the running policy
 	rev        reverseModule      // the reverse proxy; off without listeners
+	adminStore *auditsqlite.AdminStore
+	engine     atomic.Pointer[filter.Engine] // the running policy, for the UI's explain
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -109,7 +113,12 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 			g.proxyLn.Close()
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
-		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		ui, err := g.newAdminUI(cfg, logw)
+		if err != nil {
+			g.closeListeners()
+			return nil, err
+		}
+		g.admin = &http.Server{Handler: g.adminHandler(ui), ReadHeaderTimeout: 10 * time.Second}
 	}
 	if err := g.rev.listen(&cfg.Reverse); err != nil {
 		g.closeListeners()
@@ -121,6 +130,7 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 		return nil, err
 	}
 	g.files, g.dialer = opts.Filter.Files(), opts.Dialer
+	g.engine.Store(opts.Filter)
 	g.proxy, err = proxy.New(opts, proxy.ServerOptions{
 		ReadHeaderTimeout: cfg.Proxy.Timeouts.ReadHeader,
 		IdleTimeout:       cfg.Proxy.Timeouts.Idle,
@@ -175,6 +185,9 @@ func (g *gateway) selfAddrs() []net.Addr {
 }
 
 func (g *gateway) closeListeners() {
+	if g.adminStore != nil {
+		g.adminStore.Close()
+	}
 	g.rev.close()
 	g.proxyLn.Close()
 	if g.adminLn != nil {
@@ -327,8 +340,11 @@ func (g *gateway) registerResolverMetrics() {
 	stat("waygate_dns_hosts_hits_total", "Lookups answered from the hosts file.", func(s upstream.ResolverStats) uint64 { return s.HostsHits })
 }
 
-func (g *gateway) adminHandler() http.Handler {
+// adminHandler serves health and metrics (without a login, for probes
+// and scrapers on the admin listener) and the web UI.
+func (g *gateway) adminHandler(ui http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/", ui)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -468,6 +484,7 @@ func (g *gateway) reload(why string) {
 		g.log.Warn("listen addresses, header/idle timeouts, max_header_bytes, log, data_dir and audit take effect at the next restart")
 	}
 	g.cfg, g.resolver, g.files, g.dialer = cfg, resolver, opts.Filter.Files(), opts.Dialer
+	g.engine.Store(opts.Filter)
 	g.watchFiles()
 	g.log.Info("config reloaded", "trigger", why, "config", g.path, "policy", opts.Filter.Version())
 	g.adminEvent("reload", why+"; policy "+opts.Filter.Version(), nil)
@@ -494,6 +511,9 @@ func (g *gateway) shutdown(sig os.Signal) error {
 	}
 	err := g.proxy.Shutdown(ctx)
 	wg.Wait()
+	if g.adminStore != nil {
+		g.adminStore.Close() // before the audit store, whose database it may share
+	}
 	if g.auditStore != nil {
 		g.adminEvent("shutdown", sig.String(), nil)
 		if cerr := g.auditStore.Close(); cerr != nil {
