@@ -132,7 +132,9 @@ func (s adminAccounts) DeleteToken(ctx context.Context, id string) error {
 }
 
 // policyExplainer answers "explain" with the running policy.
-type policyExplainer struct{ engine *atomic.Pointer[filter.Engine] }
+type policyExplainer struct {
+	engine *atomic.Pointer[filter.Engine]
+}
 
 func (p policyExplainer) Explain(_ context.Context, r webui.ExplainRequest) (webui.Explanation, error) {
 	e := p.engine.Load()
