@@ -25,7 +25,7 @@ import (
 // qbVersion whenever the data or the schema it is built from changes:
 // a database of another version is rebuilt.
 const (
-	qbVersion = 2
+	qbVersion = 3
 	qbEvents  = 10_000_000
 	qbUsers   = 2000
 	qbHosts   = 50_000

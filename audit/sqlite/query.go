@@ -144,16 +144,16 @@ func qScanEvent(r qScanner, extra ...any) (audit.StoredEvent, error) {
 // User, Action, Kind and Category match exactly (case-sensitive), while
 // HostSuffix, HostContains and Text use LIKE (ASCII case-insensitive) with
 // '%' and '_' matching literally. Search reads the index that fits the
-// most selective exact filter: user, then host, else time; a client
-// alone is found through the hours it was active (see qSearchClient).
+// most selective exact filter: user, else time; a host or a client is
+// found through the hours it was active (see qSearchHours).
 // Filters without an index (Text, HostContains, ...) alone scan events
 // newest first until the page is full.
 func Search(ctx context.Context, db *sql.DB, q audit.Query) (audit.Page, error) {
 	var events []audit.StoredEvent
 	var limit int
 	var err error
-	if q.Client != "" && q.User == "" {
-		events, limit, err = qSearchClient(ctx, db, q)
+	if dim, key := qHourDim(q); dim != "" {
+		events, limit, err = qSearchHours(ctx, db, q, dim, key)
 	} else {
 		query, args, l := qSearchSQL(q)
 		limit = l
@@ -188,19 +188,34 @@ func qRunSearch(ctx context.Context, db *sql.DB, query string, args []any, dst [
 	return dst, rows.Err()
 }
 
-// qSearchClient searches for one client's events (without a user, whose
-// index would serve): there is no (client, time) index, so it takes the
-// hours the client was active from the client rollups, newest first, and
-// reads each of those hours through the time index until the page (plus
-// one row, to tell whether there is a next page) is full.
-func qSearchClient(ctx context.Context, db *sql.DB, q audit.Query) ([]audit.StoredEvent, int, error) {
+// qHourDim says whether q is a search for one host's or one client's
+// events without a user (whose index would serve), and which rollup
+// dimension finds the hours to read.
+func qHourDim(q audit.Query) (dim, key string) {
+	switch {
+	case q.User != "":
+		return "", ""
+	case q.Host != "":
+		return "host", q.Host
+	case q.Client != "":
+		return "client", q.Client
+	}
+	return "", ""
+}
+
+// qSearchHours searches for one host's or client's events: there is no
+// index by host or client, so it takes the hours they were active from
+// the rollups (dim, key), newest first, and reads each of those hours
+// through the time index (which carries host and client) until the page,
+// plus one row to tell whether there is a next page, is full.
+func qSearchHours(ctx context.Context, db *sql.DB, q audit.Query, dim, key string) ([]audit.StoredEvent, int, error) {
 	_, _, limit := qSearchSQL(q)
 	lo, hi := qHourBounds(q.Since, q.Until)
 	if !q.Before.Time.IsZero() || q.Before.ID != 0 {
 		hi = min(hi, qCeilSeconds(q.Before.Time.Add(time.Nanosecond), 3600))
 	}
 	rows, err := db.QueryContext(ctx, `SELECT hour FROM rollup_hour INDEXED BY rollup_hour_key
-WHERE dim = 'client' AND key = ? AND hour >= ? AND hour < ? ORDER BY hour DESC`, q.Client, lo, hi)
+WHERE dim = ? AND key = ? AND hour >= ? AND hour < ? ORDER BY hour DESC`, dim, key, lo, hi)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -258,11 +273,8 @@ func qSearchSQL(q audit.Query) (query string, args []any, limit int) {
 		args = append(args, a...)
 	}
 	index := "events_time"
-	switch {
-	case q.User != "":
+	if q.User != "" {
 		index = "events_user_time"
-	case q.Host != "":
-		index = "events_host_time"
 	}
 	if q.User != "" {
 		add(`user = ?`, q.User)
