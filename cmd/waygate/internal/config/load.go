@@ -322,13 +322,29 @@ func (d *decoder) section(fields []field) func(string, *yaml.Node) {
 // mapping decodes the mapping n at path. A null value (a key with nothing
 // under it, or only comments) sets nothing.
 func (d *decoder) mapping(path string, n *yaml.Node, fields []field) {
+	d.dict(path, n, "keys", func(k *yaml.Node, child string, v *yaml.Node) {
+		i := slices.IndexFunc(fields, func(f field) bool { return f.key == k.Value })
+		if i < 0 {
+			d.keyErrorf(k, path, "unknown key %q%s", k.Value, keyHint(k.Value, fields))
+			return
+		}
+		fields[i].decode(child, v)
+	})
+}
+
+// dict walks the mapping n at path, calling value for each entry with its
+// key node and path (the mapping's path, ".", and the key); what names the
+// expected contents in the error for a non-mapping. Keys must be strings
+// and appear once. A null value (a key with nothing under it, or only
+// comments) walks nothing. dict reports whether n was a mapping.
+func (d *decoder) dict(path string, n *yaml.Node, what string, value func(k *yaml.Node, path string, v *yaml.Node)) bool {
 	n = resolve(n)
 	if isNull(n) {
-		return
+		return false
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "expected a mapping of keys, got %s", describe(n))
-		return
+		d.errorf(n, path, "expected a mapping of %s, got %s", what, describe(n))
+		return false
 	}
 	seen := make(map[string]*yaml.Node, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -346,15 +362,11 @@ func (d *decoder) mapping(path string, n *yaml.Node, fields []field) {
 			continue
 		}
 		seen[k.Value] = k
-		i := slices.IndexFunc(fields, func(f field) bool { return f.key == k.Value })
-		if i < 0 {
-			d.keyErrorf(k, path, "unknown key %q%s", k.Value, keyHint(k.Value, fields))
-			continue
-		}
 		child := joinPath(path, k.Value)
 		d.nodes[child] = v
-		fields[i].decode(child, v)
+		value(k, child, v)
 	}
+	return true
 }
 
 // keyHint suggests the known key closest to an unknown one, or lists them

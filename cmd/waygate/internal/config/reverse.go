@@ -520,7 +520,8 @@ func parseStatusRange(s string) ([2]int, bool) {
 // does not give.
 func (d *decoder) levels(dst *map[string]int) func(string, *yaml.Node) {
 	return func(path string, n *yaml.Node) {
-		d.dict(path, n, "algorithms to levels", func(key, p string, v *yaml.Node) {
+		d.dict(path, n, "algorithms to levels", func(k *yaml.Node, p string, v *yaml.Node) {
+			key := k.Value
 			var level int
 			if d.integer(p, v, &level) {
 				if *dst == nil {
@@ -537,7 +538,8 @@ func (d *decoder) levels(dst *map[string]int) func(string, *yaml.Node) {
 func (d *decoder) stringMap(dst *map[string]string, what string) func(string, *yaml.Node) {
 	return func(path string, n *yaml.Node) {
 		m := make(map[string]string)
-		if d.dict(path, n, what, func(key, p string, v *yaml.Node) {
+		if d.dict(path, n, what, func(k *yaml.Node, p string, v *yaml.Node) {
+			key := k.Value
 			if s, ok := d.stringValue(p, v, false); ok {
 				m[key] = s
 			}
@@ -545,42 +547,6 @@ func (d *decoder) stringMap(dst *map[string]string, what string) func(string, *y
 			*dst = m
 		}
 	}
-}
-
-// dict decodes a mapping whose keys are chosen by the file (header names,
-// algorithms), calling value for each entry; the path of an entry is the
-// mapping's path, ".", and the key. Keys must be strings and appear once.
-// A null value sets nothing. dict reports whether n was a mapping.
-func (d *decoder) dict(path string, n *yaml.Node, what string, value func(key, path string, v *yaml.Node)) bool {
-	n = resolve(n)
-	if isNull(n) {
-		return false
-	}
-	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "expected a mapping of %s, got %s", what, describe(n))
-		return false
-	}
-	seen := make(map[string]*yaml.Node, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
-			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-				d.keyErrorf(k, path, "merge keys (<<) are not supported")
-			} else {
-				d.keyErrorf(k, path, "keys must be strings, got %s", describe(k))
-			}
-			continue
-		}
-		if first, dup := seen[k.Value]; dup {
-			d.keyErrorf(k, path, "duplicate key %q (first at line %d)", k.Value, first.Line)
-			continue
-		}
-		seen[k.Value] = k
-		child := joinPath(path, k.Value)
-		d.nodes[child] = v
-		value(k.Value, child, v)
-	}
-	return true
 }
 
 // Values of the reverse section.
