@@ -63,6 +63,14 @@ func newCertTestCA(t *testing.T) *certTestCA {
 	return &certTestCA{cert: cert, key: key, pool: pool}
 }
 
+// file writes the CA certificate to dir/ca.pem and returns the path.
+func (ca *certTestCA) file(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "ca.pem")
+	writeTestFile(t, path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}))
+	return path
+}
+
 // issue writes a leaf for names (DNS names or IP addresses) valid from
 // notBefore to notAfter into dir/base.crt and .key; it returns the pair
 // and the leaf's serial number.
@@ -78,7 +86,8 @@ func (ca *certTestCA) issue(t *testing.T, dir, base string, notBefore, notAfter 
 		NotBefore:    notBefore,
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// Client auth too: the same leaves serve the mTLS tests.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {

@@ -3,23 +3,14 @@ package reverse
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -550,92 +541,21 @@ func TestTimeoutAndClientGone(t *testing.T) {
 	})
 }
 
-// testPKI is a private CA with helpers to issue certificates.
-type testPKI struct {
-	dir    string
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	caFile string
-	serial int64
-}
-
-func newPKI(t *testing.T) *testPKI {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	p := &testPKI{dir: t.TempDir(), ca: ca, caKey: key, serial: 1}
-	p.caFile = filepath.Join(p.dir, "ca.pem")
-	os.WriteFile(p.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	return p
-}
-
-// issue writes a leaf certificate for names and returns its files.
-func (p *testPKI) issue(t *testing.T, name string, client bool, names ...string) (certFile, keyFile string, pair tls.Certificate) {
-	t.Helper()
-	p.serial++
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-	certFile = filepath.Join(p.dir, name+".pem")
-	keyFile = filepath.Join(p.dir, name+".key")
-	os.WriteFile(certFile, certPEM, 0o644)
-	os.WriteFile(keyFile, keyPEM, 0o600)
-	pair, err = tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile, pair
-}
-
-func (p *testPKI) pool() *x509.CertPool {
-	pool := x509.NewCertPool()
-	pool.AddCert(p.ca)
-	return pool
-}
-
 func TestTLSTerminationAndSecurityHeaders(t *testing.T) {
-	pki := newPKI(t)
-	cert, key, _ := pki.issue(t, "wiki", false, "wiki.corp.example")
+	ca := newCertTestCA(t)
+	now := time.Now()
+	pair, _ := ca.issue(t, t.TempDir(), "wiki", now.Add(-time.Hour), now.Add(time.Hour), "wiki.corp.example")
 	app := named(t, "app")
 	cfg := Config{
 		TLS:          true,
-		Certificates: []CertPair{{CertFile: cert, KeyFile: key}},
+		Certificates: []CertPair{pair},
 		Routes: []Route{{Name: "wiki", Match: RouteMatch{Hosts: []string{"wiki.corp.example"}}, Backends: backendsOf(app),
 			SecurityHeaders: DefaultSecurityHeaders()}},
 	}
 	e := startEnv(t, cfg, Options{})
 	tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		ForceAttemptHTTP2: true,
-		TLSClientConfig:   &tls.Config{RootCAs: pki.pool(), ServerName: "wiki.corp.example"},
+		TLSClientConfig:   &tls.Config{RootCAs: ca.pool, ServerName: "wiki.corp.example"},
 	}}
 	resp, body := get(t, tlsClient, e.tlsURL+"/x", withHost("wiki.corp.example"))
 	if resp.StatusCode != 200 || body != "app" {
@@ -661,7 +581,7 @@ func TestTLSTerminationAndSecurityHeaders(t *testing.T) {
 	}
 	// TLS 1.1 is refused.
 	old := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs: pki.pool(), ServerName: "wiki.corp.example", MaxVersion: tls.VersionTLS11, MinVersion: tls.VersionTLS10,
+		RootCAs: ca.pool, ServerName: "wiki.corp.example", MaxVersion: tls.VersionTLS11, MinVersion: tls.VersionTLS10,
 	}}}
 	if resp, err := old.Get(e.tlsURL + "/"); err == nil {
 		resp.Body.Close()
@@ -685,18 +605,24 @@ func TestRedirectToHTTPS(t *testing.T) {
 }
 
 func TestBackendTLSPrivateCAAndMTLS(t *testing.T) {
-	pki := newPKI(t)
-	_, _, serverPair := pki.issue(t, "backend", false, "app.internal")
-	clientCert, clientKey, _ := pki.issue(t, "gateway", true)
+	ca := newCertTestCA(t)
+	dir, now := t.TempDir(), time.Now()
+	serverFiles, _ := ca.issue(t, dir, "backend", now.Add(-time.Hour), now.Add(time.Hour), "app.internal")
+	serverPair, err := tls.LoadX509KeyPair(serverFiles.CertFile, serverFiles.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientFiles, _ := ca.issue(t, dir, "gateway", now.Add(-time.Hour), now.Add(time.Hour), "gateway")
+	clientCert, clientKey, caFile := clientFiles.CertFile, clientFiles.KeyFile, ca.file(t, dir)
 	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "secure:"+r.TLS.PeerCertificates[0].Subject.CommonName)
 	}))
-	backend.TLS = &tls.Config{Certificates: []tls.Certificate{serverPair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.pool()}
+	backend.TLS = &tls.Config{Certificates: []tls.Certificate{serverPair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.pool}
 	backend.StartTLS()
 	defer backend.Close()
 
 	route := Route{Name: "r", Backends: backendsOf(backend), BackendTLS: BackendTLS{
-		CAFile: pki.caFile, ServerName: "app.internal", CertFile: clientCert, KeyFile: clientKey,
+		CAFile: caFile, ServerName: "app.internal", CertFile: clientCert, KeyFile: clientKey,
 	}}
 	e := startEnv(t, Config{Routes: []Route{route}}, Options{})
 	resp, body := get(t, client, e.url+"/")
@@ -705,9 +631,9 @@ func TestBackendTLSPrivateCAAndMTLS(t *testing.T) {
 	}
 	// Without the client certificate, or without the CA: 502, cause tls.
 	for name, bt := range map[string]BackendTLS{
-		"no client cert": {CAFile: pki.caFile, ServerName: "app.internal"},
+		"no client cert": {CAFile: caFile, ServerName: "app.internal"},
 		"unknown CA":     {ServerName: "app.internal", CertFile: clientCert, KeyFile: clientKey},
-		"wrong name":     {CAFile: pki.caFile, ServerName: "other.internal", CertFile: clientCert, KeyFile: clientKey},
+		"wrong name":     {CAFile: caFile, ServerName: "other.internal", CertFile: clientCert, KeyFile: clientKey},
 	} {
 		route.BackendTLS = bt
 		if err := e.srv.Apply(Config{Routes: []Route{route}}); err != nil {
