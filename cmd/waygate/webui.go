@@ -150,8 +150,7 @@ func (p policyExplainer) Explain(_ context.Context, r webui.ExplainRequest) (web
 	}, nil
 }
 
-// newAdminUI builds the web UI for the admin listener. The policy editor
-// is not wired yet: its endpoints answer 503.
+// newAdminUI builds the web UI for the admin listener.
 func (g *gateway) newAdminUI(cfg *config.Config, stderr io.Writer) (http.Handler, error) {
 	a, err := adminStoreOf(cfg, g.auditStore)
 	if err != nil {
@@ -166,6 +165,7 @@ func (g *gateway) newAdminUI(cfg *config.Config, stderr io.Writer) (http.Handler
 		Sessions:  adminAccounts{a},
 		Tokens:    adminAccounts{a},
 		Explainer: policyExplainer{&g.engine},
+		Policy:    policyEditor{g: g, store: a},
 		Audit:     g.audit,
 		Logger:    g.log,
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -127,5 +128,85 @@ rules:
 	p.wait()
 	if _, err := os.Stat(pwFile); err == nil {
 		t.Error("a second start made a new admin password")
+	}
+}
+
+// TestPolicySavedFromTheUI: a block rule added through PUT /api/v1/policy
+// is validated, written to the config file (the rest of the file kept),
+// kept as a revision with its author, and blocks the next request; an
+// invalid policy is refused with its problems and changes nothing.
+func TestPolicySavedFromTheUI(t *testing.T) {
+	s := newSite(t)
+	s.writeConfig(t, "127.0.0.0/8", "")
+	t.Setenv("WAYGATE_ADMIN_PASSWORD", "correct horse battery staple")
+	p := startProcess(t, s.config)
+	base := "http://" + p.admin
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/session", strings.NewReader(`{"username":"admin","password":"correct horse battery staple"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login: %v %v", resp, err)
+	}
+	var sess struct{ CSRF string }
+	json.NewDecoder(resp.Body).Decode(&sess)
+	resp.Body.Close()
+
+	put := func(doc string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPut, base+"/api/v1/policy", strings.NewReader(doc))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-CSRF-Token", sess.CSRF)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	before, _ := os.ReadFile(s.config)
+	if code, body := put(`{"categories":[],"rules":[{"name":"bad","action":"explode"}]}`); code != http.StatusUnprocessableEntity || !strings.Contains(body, "rules[0].action") {
+		t.Fatalf("invalid policy: %d %s", code, body)
+	}
+	if after, _ := os.ReadFile(s.config); string(after) != string(before) {
+		t.Fatal("an invalid policy changed the config file")
+	}
+	if code, _ := proxyGet(t, p.proxy, s.origin.URL+"/"); code != 200 {
+		t.Fatalf("before the rule: %d", code)
+	}
+	host := strings.TrimPrefix(s.origin.URL, "http://")
+	host = host[:strings.LastIndex(host, ":")]
+	doc := `{"categories":[{"name":"test-block","domains":["` + host + `"]}],
+		"rules":[{"name":"block-test","categories":["test-block"],"action":"block"}]}`
+	if code, body := put(doc); code != 200 {
+		t.Fatalf("save: %d %s", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := proxyGet(t, p.proxy, s.origin.URL+"/")
+		if code == http.StatusForbidden {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the saved rule does not block: %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	saved, _ := os.ReadFile(s.config)
+	if !strings.Contains(string(saved), "block-test") || !strings.Contains(string(saved), "allow_destinations") {
+		t.Errorf("saved config lost the rest of the file or the rule:\n%s", saved)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait()
+	a, err := auditsqlite.OpenAdmin(auditPath(mustLoad(t, s.config)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	revs, err := a.Revisions(context.Background(), 0, 10)
+	if err != nil || len(revs) != 2 || revs[0].Author != "admin" {
+		t.Fatalf("revisions: %+v %v", revs, err)
 	}
 }
