@@ -87,6 +87,11 @@ type Options struct {
 	Explainer Explainer
 	// Policy serves GET and PUT /api/v1/policy; nil means 503.
 	Policy PolicyEditor
+	// Events serves the live stream GET /api/v1/events; nil means 503.
+	Events EventStream
+	// Revisions serves the config revisions and rollbacks; nil answers
+	// /api/v1/revisions with 503.
+	Revisions RevisionSource
 	// Audit records admin actions. Nil means they go only to Logger (at
 	// level info), which every admin action goes to anyway.
 	Audit AuditRecorder
@@ -124,6 +129,7 @@ type Server struct {
 	pages   *template.Template
 	static  map[string]*staticFile
 	cop     *http.CrossOriginProtection
+	streams *streams // the event streams, see events.go
 	// compare checks a password against a bcrypt hash; a field so that
 	// tests can observe the dummy comparison made for unknown users.
 	compare func(hash, password []byte) error
@@ -168,6 +174,7 @@ func New(opts Options) (*Server, error) {
 		limiter: newLimiter(opts.LoginLimit.Failures, opts.LoginLimit.Window),
 		cop:     http.NewCrossOriginProtection(),
 		compare: bcryptCompare,
+		streams: newStreams(),
 	}
 	var err error
 	if s.pages, s.static, err = loadAssets(); err != nil {
@@ -214,6 +221,10 @@ func (s *Server) routes() *gin.Engine {
 	api.DELETE("/tokens/:id", s.deleteToken)
 	api.GET("/logs", s.searchLogs)
 	api.GET("/stats", s.stats)
+	api.GET("/events", s.streamEvents)
+	api.GET("/revisions", s.listRevisions)
+	api.GET("/revisions/:id", s.getRevision)
+	api.POST("/revisions/:id/rollback", s.rollback)
 	api.GET("/explain", s.explain)
 	api.GET("/policy", s.getPolicy)
 	api.PUT("/policy", s.putPolicy)

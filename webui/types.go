@@ -378,3 +378,10 @@ type PolicyEditor interface {
 type AuditRecorder interface {
 	Record(e *audit.Event)
 }
+
+// EventStream is a live feed of audit events, for GET /api/v1/events. An
+// *audit.Broadcaster satisfies it; see its Subscribe for the meaning of
+// the results. webui subscribes once per stream and always cancels.
+type EventStream interface {
+	Subscribe(buffer int) (<-chan audit.Event, func() uint64, func())
+}

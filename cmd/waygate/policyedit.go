@@ -85,21 +85,73 @@ func (p policyEditor) Save(ctx context.Context, author string, doc webui.PolicyD
 	if len(probs) > 0 {
 		return "", &webui.InvalidPolicyError{Problems: probs}
 	}
+	if _, err := p.commit(ctx, author, "policy saved from the web UI", data, out); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(out)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// commit writes out as the config file (before is what it holds now),
+// keeps it as a revision by author, and reloads. The first commit also
+// keeps the file as it was before it.
+func (p policyEditor) commit(ctx context.Context, author, comment string, before, out []byte) (int64, error) {
 	if _, err := p.store.LatestRevision(ctx); errors.Is(err, auditsqlite.ErrNotFound) {
-		// The first save keeps the file as it was before it, too.
-		if _, err := p.store.AddRevision(ctx, auditsqlite.Revision{Author: "(file before the first save)", Config: data}); err != nil {
-			return "", err
+		if _, err := p.store.AddRevision(ctx, auditsqlite.Revision{Author: "(file before the first save)", Config: before}); err != nil {
+			return 0, err
 		}
 	}
 	if err := writeFileAtomic(p.g.path, out); err != nil {
-		return "", err
+		return 0, err
 	}
-	if _, err := p.store.AddRevision(ctx, auditsqlite.Revision{Author: author, Comment: "policy saved from the web UI", Config: out}); err != nil {
-		return "", err
+	id, err := p.store.AddRevision(ctx, auditsqlite.Revision{Author: author, Comment: comment, Config: out})
+	if err != nil {
+		return 0, err
 	}
-	p.g.reload("policy saved by " + author)
-	sum := sha256.Sum256(out)
-	return hex.EncodeToString(sum[:]), nil
+	p.g.reload(comment + " by " + author)
+	return id, nil
+}
+
+// Revisions, Revision and Rollback serve the config revisions.
+func (p policyEditor) Revisions(ctx context.Context, before int64, limit int) ([]webui.Revision, error) {
+	revs, err := p.store.Revisions(ctx, before, limit)
+	out := make([]webui.Revision, len(revs))
+	for i, r := range revs {
+		out[i] = uiRevision(r)
+	}
+	return out, err
+}
+
+func (p policyEditor) Revision(ctx context.Context, id int64) (webui.Revision, error) {
+	r, err := p.store.Revision(ctx, id)
+	if err != nil {
+		return webui.Revision{}, uiErr(err)
+	}
+	return uiRevision(r), nil
+}
+
+func (p policyEditor) Rollback(ctx context.Context, author string, id int64) (webui.Revision, error) {
+	rev, err := p.store.Revision(ctx, id)
+	if err != nil {
+		return webui.Revision{}, uiErr(err)
+	}
+	data, _, err := p.read()
+	if err != nil {
+		return webui.Revision{}, fmt.Errorf("%w: %w", webui.ErrConflict, err)
+	}
+	if probs := p.check(rev.Config); len(probs) > 0 {
+		return webui.Revision{}, &webui.InvalidPolicyError{Problems: probs}
+	}
+	newID, err := p.commit(ctx, author, fmt.Sprintf("rollback to revision %d", id), data, rev.Config)
+	if err != nil {
+		return webui.Revision{}, err
+	}
+	return p.Revision(ctx, newID)
+}
+
+func uiRevision(r auditsqlite.Revision) webui.Revision {
+	return webui.Revision{ID: r.ID, Time: r.Time, Author: r.Author, Comment: r.Comment,
+		SHA256: hex.EncodeToString(r.SHA256[:]), Config: string(r.Config)}
 }
 
 // prepare returns the config file data with the policy sections replaced
@@ -109,6 +161,15 @@ func (p policyEditor) prepare(data []byte, doc webui.PolicyDoc) ([]byte, []webui
 	if err != nil {
 		return nil, []webui.Problem{{Message: err.Error()}}
 	}
+	if probs := p.check(out); len(probs) > 0 {
+		return nil, probs
+	}
+	return out, nil
+}
+
+// check returns the problems `waygate check` would report for the config
+// file data out, and those of list paths outside the allowed folders.
+func (p policyEditor) check(out []byte) []webui.Problem {
 	cfg, err := config.Parse(p.g.path, out)
 	if err != nil {
 		var ce *config.Error
@@ -117,17 +178,17 @@ func (p policyEditor) prepare(data []byte, doc webui.PolicyDoc) ([]byte, []webui
 			for _, pr := range ce.Problems {
 				probs = append(probs, webui.Problem{Path: pr.Path, Message: pr.Msg})
 			}
-			return nil, probs
+			return probs
 		}
-		return nil, []webui.Problem{{Message: err.Error()}}
+		return []webui.Problem{{Message: err.Error()}}
 	}
 	if probs := p.confined(cfg); len(probs) > 0 {
-		return nil, probs
+		return probs
 	}
 	if _, err := policyEngine(cfg, p.g.path, cachedCopies(cfg), false); err != nil {
-		return nil, []webui.Problem{{Message: err.Error()}}
+		return []webui.Problem{{Message: err.Error()}}
 	}
-	return out, nil
+	return nil
 }
 
 // confined keeps list files and category folders given from the UI inside

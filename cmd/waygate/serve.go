@@ -76,6 +76,7 @@ type gateway struct {
 	files      []string           // list files of the running policy
 	rev        reverseModule      // the reverse proxy; off without listeners
 	adminStore *auditsqlite.AdminStore
+	events     *audit.Broadcaster            // the live event stream; records to the audit sink
 	engine     atomic.Pointer[filter.Engine] // the running policy, for the UI's explain
 }
 
@@ -100,6 +101,10 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 	if err != nil {
 		return nil, err
 	}
+	// Every producer records through the broadcaster, which feeds the
+	// web UI's live stream.
+	g.events = audit.NewBroadcaster(g.audit)
+	g.audit = g.events
 	g.resolver = resolver
 	g.registerResolverMetrics()
 
@@ -118,7 +123,9 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 			g.closeListeners()
 			return nil, err
 		}
-		g.admin = &http.Server{Handler: g.adminHandler(ui), ReadHeaderTimeout: 10 * time.Second}
+		// No WriteTimeout: the live event stream stays open.
+		g.admin = &http.Server{Handler: g.adminHandler(ui.Handler()), ReadHeaderTimeout: 10 * time.Second}
+		g.admin.RegisterOnShutdown(ui.CloseStreams)
 	}
 	if err := g.rev.listen(&cfg.Reverse); err != nil {
 		g.closeListeners()

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -151,7 +150,7 @@ func (p policyExplainer) Explain(_ context.Context, r webui.ExplainRequest) (web
 }
 
 // newAdminUI builds the web UI for the admin listener.
-func (g *gateway) newAdminUI(cfg *config.Config, stderr io.Writer) (http.Handler, error) {
+func (g *gateway) newAdminUI(cfg *config.Config, stderr io.Writer) (*webui.Server, error) {
 	a, err := adminStoreOf(cfg, g.auditStore)
 	if err != nil {
 		return nil, fmt.Errorf("admin accounts: %w", err)
@@ -166,15 +165,13 @@ func (g *gateway) newAdminUI(cfg *config.Config, stderr io.Writer) (http.Handler
 		Tokens:    adminAccounts{a},
 		Explainer: policyExplainer{&g.engine},
 		Policy:    policyEditor{g: g, store: a},
+		Revisions: policyEditor{g: g, store: a},
+		Events:    g.events,
 		Audit:     g.audit,
 		Logger:    g.log,
 	}
 	if g.auditStore != nil {
 		opts.Logs, opts.Stats = g.auditStore, g.auditStore
 	}
-	ui, err := webui.New(opts)
-	if err != nil {
-		return nil, err
-	}
-	return ui.Handler(), nil
+	return webui.New(opts)
 }

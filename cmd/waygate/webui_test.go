@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -69,9 +70,31 @@ rules:
 		t.Fatalf("login: %d", code)
 	}
 
+	// The live stream shows a request as it happens.
+	stream, err := c.Get(base + "/api/v1/events?kind=http")
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("event stream: %v %v", stream, err)
+	}
+	live := make(chan string, 1)
+	go func() {
+		defer stream.Body.Close()
+		sc := bufio.NewScanner(stream.Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "data: ") && strings.Contains(sc.Text(), "/seen-in-logs") {
+				live <- sc.Text()
+				return
+			}
+		}
+	}()
 	if code, _ := proxyGet(t, p.proxy, s.origin.URL+"/seen-in-logs"); code != 200 {
 		t.Fatalf("proxied request: %d", code)
 	}
+	select {
+	case <-live:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proxied request did not appear in the live stream")
+	}
+	stream.Body.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := c.Get(base + "/api/v1/logs?" + url.Values{"host": {"127.0.0.1"}, "q": {"seen-in-logs"}}.Encode())
@@ -198,6 +221,46 @@ func TestPolicySavedFromTheUI(t *testing.T) {
 	if !strings.Contains(string(saved), "block-test") || !strings.Contains(string(saved), "allow_destinations") {
 		t.Errorf("saved config lost the rest of the file or the rule:\n%s", saved)
 	}
+
+	// The admin log: the saved revision's diff shows the new rule; a
+	// rollback to the file as it was unblocks again.
+	resp, err = c.Get(base + "/api/v1/revisions/2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rev struct {
+		Revision struct{ Author string }
+		Diff     []struct{ Op, Text string }
+	}
+	json.NewDecoder(resp.Body).Decode(&rev)
+	resp.Body.Close()
+	added := false
+	for _, d := range rev.Diff {
+		added = added || d.Op == "+" && strings.Contains(d.Text, "block-test")
+	}
+	if resp.StatusCode != 200 || rev.Revision.Author != "admin" || !added {
+		t.Fatalf("revision 2: %d %+v", resp.StatusCode, rev)
+	}
+	req, _ = http.NewRequest(http.MethodPost, base+"/api/v1/revisions/1/rollback", nil)
+	req.Header.Set("X-CSRF-Token", sess.CSRF)
+	if resp, err = c.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("rollback: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		code, _ := proxyGet(t, p.proxy, s.origin.URL+"/")
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still blocked after the rollback: %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if restored, _ := os.ReadFile(s.config); string(restored) != string(before) {
+		t.Errorf("rollback did not restore the file:\n%s", restored)
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.wait()
 	a, err := auditsqlite.OpenAdmin(auditPath(mustLoad(t, s.config)))
@@ -206,7 +269,7 @@ func TestPolicySavedFromTheUI(t *testing.T) {
 	}
 	defer a.Close()
 	revs, err := a.Revisions(context.Background(), 0, 10)
-	if err != nil || len(revs) != 2 || revs[0].Author != "admin" {
+	if err != nil || len(revs) != 3 || revs[0].Author != "admin" || !strings.Contains(revs[0].Comment, "rollback to revision 1") {
 		t.Fatalf("revisions: %+v %v", revs, err)
 	}
 }
