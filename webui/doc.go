@@ -7,7 +7,8 @@
 // It is the only package of the module that imports Gin, and nothing else
 // in the module imports it. It reaches the rest of the gateway only through
 // the small interfaces it defines (AccountStore, SessionStore, TokenStore,
-// LogSearcher, StatsSource, Explainer, PolicyEditor, AuditRecorder), which
+// LogSearcher, StatsSource, Explainer, PolicyEditor, RevisionSource,
+// EventStream, AuditRecorder), which
 // cmd/waygate implements with thin adapters over the real stores. It
 // imports waygate/audit, which holds only data types (Event, Query, Page,
 // Bucket, Count) and no storage code, so that the audit store satisfies
