@@ -8,8 +8,8 @@
 // in the module imports it. It reaches the rest of the gateway only through
 // the small interfaces it defines (AccountStore, SessionStore, TokenStore,
 // LogSearcher, StatsSource, Explainer, PolicyEditor, RevisionSource,
-// EventStream, AuditRecorder), which
-// cmd/waygate implements with thin adapters over the real stores. It
+// EventStream, AuditRecorder, UserStore, ReverseStatus, CategoryLister),
+// which cmd/waygate implements with thin adapters over the real stores. It
 // imports waygate/audit, which holds only data types (Event, Query, Page,
 // Bucket, Count) and no storage code, so that the audit store satisfies
 // LogSearcher, StatsSource and AuditRecorder without any adapter; it never
@@ -30,8 +30,10 @@
 // header and must not come from another site (Origin, Sec-Fetch-Site);
 // bearer-token requests carry no ambient credentials and are exempt. Every
 // state-changing route needs the admin role and a token that is not
-// read-only, except logging out; API tokens can be created and deleted only
-// from a browser session, so a leaked token cannot mint new ones. The login
+// read-only, except logging out and changing one's own password (POST
+// /api/v1/password, which any role may do, from a browser session only);
+// API tokens can be created and deleted only from a browser session, so a
+// leaked token cannot mint new ones. The login
 // needs Content-Type: application/json (which a cross-site form cannot
 // send) and is refused when Origin or Sec-Fetch-Site says cross-site.
 // Failed logins are throttled per client address (per /64 for IPv6) and

@@ -146,6 +146,9 @@ func TestAuditorsCannotChangeAnything(t *testing.T) {
 			"auditor token":   {bearer: auditorToken},
 			"read-only token": {bearer: readOnly},
 		} {
+			if name == "auditor session" && rt.method == "POST" && rt.path == "/api/v1/password" {
+				continue // every account changes its own password (TestPasswordChange)
+			}
 			r.method, r.path, r.body = rt.method, concrete(rt.path), bodyFor(rt)
 			w := e.do(r)
 			if w.Code != http.StatusForbidden {

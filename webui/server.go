@@ -92,6 +92,13 @@ type Options struct {
 	// Revisions serves the config revisions and rollbacks; nil answers
 	// /api/v1/revisions with 503.
 	Revisions RevisionSource
+	// Users manages admin accounts (/api/v1/users) and serves POST
+	// /api/v1/password; nil means 503.
+	Users UserStore
+	// Reverse serves GET /api/v1/reverse; nil means 503.
+	Reverse ReverseStatus
+	// Categories serves GET /api/v1/categories; nil means 503.
+	Categories CategoryLister
 	// Audit records admin actions. Nil means they go only to Logger (at
 	// level info), which every admin action goes to anyway.
 	Audit AuditRecorder
@@ -228,6 +235,15 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/explain", s.explain)
 	api.GET("/policy", s.getPolicy)
 	api.PUT("/policy", s.putPolicy)
+	api.GET("/users", s.listUsers)
+	api.POST("/users", s.createUser)
+	api.PATCH("/users/:name", s.updateUser)
+	api.DELETE("/users/:name", s.deleteUser)
+	api.GET("/reverse", s.reverseStatus)
+	api.GET("/categories", s.categories)
+	// Any logged-in user changes their own password: not behind
+	// checkWrite, which lets only admins change things.
+	e.POST("/api/v1/password", s.authAPI, s.checkCSRF, s.changePassword)
 
 	pages := e.Group("/", s.authPage)
 	pages.GET("/", s.indexPage)

@@ -76,9 +76,15 @@ func ensureFirstAdmin(ctx context.Context, a *auditsqlite.AdminStore, dataDir st
 // adminAccounts adapts the admin store to the web UI's interfaces.
 type adminAccounts struct{ a *auditsqlite.AdminStore }
 
+// uiErr maps the admin store's errors to the web UI's.
 func uiErr(err error) error {
-	if errors.Is(err, auditsqlite.ErrNotFound) {
+	switch {
+	case errors.Is(err, auditsqlite.ErrNotFound):
 		return fmt.Errorf("%w: %w", webui.ErrNotFound, err)
+	case errors.Is(err, auditsqlite.ErrExists):
+		return fmt.Errorf("%w: %w", webui.ErrConflict, err)
+	case errors.Is(err, auditsqlite.ErrLastAdmin):
+		return fmt.Errorf("%w: %w", webui.ErrLastAdmin, err)
 	}
 	return err
 }
@@ -130,6 +136,31 @@ func (s adminAccounts) DeleteToken(ctx context.Context, id string) error {
 	return uiErr(s.a.DeleteToken(ctx, id))
 }
 
+func (s adminAccounts) Accounts(ctx context.Context) ([]webui.Account, error) {
+	accs, err := s.a.Accounts(ctx)
+	out := make([]webui.Account, len(accs))
+	for i, acc := range accs {
+		out[i] = webui.Account{Name: acc.Name, Role: acc.Role, PasswordHash: acc.PasswordHash, Disabled: acc.Disabled}
+	}
+	return out, uiErr(err)
+}
+
+func (s adminAccounts) CreateAccount(ctx context.Context, acc webui.Account) error {
+	return uiErr(s.a.CreateAccount(ctx, auditsqlite.Account{Name: acc.Name, Role: acc.Role, PasswordHash: acc.PasswordHash, Disabled: acc.Disabled}))
+}
+
+func (s adminAccounts) UpdateAccount(ctx context.Context, acc webui.Account) error {
+	return uiErr(s.a.UpdateAccount(ctx, auditsqlite.Account{Name: acc.Name, Role: acc.Role, PasswordHash: acc.PasswordHash, Disabled: acc.Disabled}))
+}
+
+func (s adminAccounts) DeleteAccount(ctx context.Context, name string) error {
+	return uiErr(s.a.DeleteAccount(ctx, name))
+}
+
+func (s adminAccounts) DeleteSessions(ctx context.Context, user string) error {
+	return uiErr(s.a.DeleteSessions(ctx, user))
+}
+
 // policyExplainer answers "explain" with the running policy.
 type policyExplainer struct {
 	engine *atomic.Pointer[filter.Engine]
@@ -160,15 +191,18 @@ func (g *gateway) newAdminUI(cfg *config.Config, stderr io.Writer) (*webui.Serve
 		return nil, err
 	}
 	opts := webui.Options{
-		Accounts:  adminAccounts{a},
-		Sessions:  adminAccounts{a},
-		Tokens:    adminAccounts{a},
-		Explainer: policyExplainer{&g.engine},
-		Policy:    policyEditor{g: g, store: a},
-		Revisions: policyEditor{g: g, store: a},
-		Events:    g.events,
-		Audit:     g.audit,
-		Logger:    g.log,
+		Accounts:   adminAccounts{a},
+		Sessions:   adminAccounts{a},
+		Tokens:     adminAccounts{a},
+		Explainer:  policyExplainer{&g.engine},
+		Policy:     policyEditor{g: g, store: a},
+		Revisions:  policyEditor{g: g, store: a},
+		Users:      adminAccounts{a},
+		Reverse:    reverseStatus{g},
+		Categories: categoryLister{g},
+		Events:     g.events,
+		Audit:      g.audit,
+		Logger:     g.log,
 	}
 	if g.auditStore != nil {
 		opts.Logs, opts.Stats = g.auditStore, g.auditStore

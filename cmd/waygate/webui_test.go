@@ -128,6 +128,22 @@ rules:
 		t.Fatalf("explain: %d %s", resp.StatusCode, b)
 	}
 
+	for path, want := range map[string]string{
+		"/api/v1/categories": `"name":"games"`,
+		"/api/v1/reverse":    `"enabled":false`,
+		"/api/v1/users":      `"name":"admin"`,
+	} {
+		resp, err := c.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) || strings.Contains(string(b), "$2a$") {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.wait(); code != 0 {
 		t.Fatalf("exit %d", code)
