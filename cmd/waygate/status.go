@@ -22,7 +22,7 @@ func (r reverseStatus) ReverseStatus(context.Context) (any, error) {
 
 // categoryInfo is one category as the web UI lists it.
 type categoryInfo struct {
-	Name    string          `json:"name"`
+	Name    string           `json:"name"`
 	Sources []categorySource `json:"sources"`
 }
 
