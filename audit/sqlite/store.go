@@ -158,6 +158,9 @@ func Open(o Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o750); err != nil {
 		return nil, fmt.Errorf("audit sqlite: create directory: %w", err)
 	}
+	if err := createPrivate(o.Path); err != nil {
+		return nil, fmt.Errorf("audit sqlite: %w", err)
+	}
 	abs, err := filepath.Abs(o.Path)
 	if err != nil {
 		return nil, fmt.Errorf("audit sqlite: %w", err)
@@ -408,4 +411,19 @@ func (s *Store) Stats() Stats {
 func (s *Store) setErr(err error) {
 	msg := err.Error()
 	s.lastErr.Store(&msg)
+}
+
+// createPrivate creates the database file readable by its owner only
+// (0600) unless it exists: it holds browsing history, admin password
+// hashes and session keys. SQLite gives the -wal and -shm files the
+// database file's permissions.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }

@@ -658,3 +658,26 @@ func pageCount(t testing.TB, s *Store) int64 {
 	}
 	return n
 }
+
+// The database and its WAL files are readable by their owner only.
+func TestDatabaseFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	s, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Record(&audit.Event{Time: time.Now(), Kind: audit.KindHTTP, Host: "a.example"})
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v, want 0600", p, fi.Mode().Perm())
+		}
+	}
+	s.Close()
+}
