@@ -120,11 +120,13 @@ func validID(id string) bool {
 	return true
 }
 
-// needSession refuses requests made with API tokens: tokens are managed
-// from browser sessions only, so a leaked token cannot make new ones.
-func needSession(c *gin.Context, p *principal) bool {
+// needSession refuses requests made with API tokens: API tokens and
+// accounts are managed from browser sessions only, so a leaked token can
+// neither make new tokens nor a lasting account. what names the managed
+// thing in the error.
+func needSession(c *gin.Context, p *principal, what string) bool {
 	if !p.Session {
-		fail(c, http.StatusForbidden, "API tokens can be managed only from a browser session, not with a token")
+		fail(c, http.StatusForbidden, "%s can be managed only from a browser session, not with an API token", what)
 		return false
 	}
 	return true
@@ -133,7 +135,7 @@ func needSession(c *gin.Context, p *principal) bool {
 // createToken is POST /api/v1/tokens (admin, session).
 func (s *Server) createToken(c *gin.Context) {
 	p := who(c)
-	if !needSession(c, p) {
+	if !needSession(c, p, "API tokens") {
 		return
 	}
 	if s.opts.Tokens == nil {
@@ -204,7 +206,7 @@ func (s *Server) listTokens(c *gin.Context) {
 // deleteToken is DELETE /api/v1/tokens/:id (admin, session).
 func (s *Server) deleteToken(c *gin.Context) {
 	p := who(c)
-	if !needSession(c, p) {
+	if !needSession(c, p, "API tokens") {
 		return
 	}
 	if s.opts.Tokens == nil {

@@ -207,6 +207,9 @@ func (s *Server) createUser(c *gin.Context) {
 		unavailable(c, "account management")
 		return
 	}
+	if !needSession(c, who(c), "Accounts") {
+		return
+	}
 	var req createUserRequest
 	if !decodeJSON(c, &req) {
 		return
@@ -249,6 +252,9 @@ func (s *Server) updateUser(c *gin.Context) {
 	}
 	if s.opts.Users == nil {
 		unavailable(c, "account management")
+		return
+	}
+	if !needSession(c, who(c), "Accounts") {
 		return
 	}
 	name, ok := userParam(c)
@@ -339,6 +345,9 @@ func (s *Server) deleteUser(c *gin.Context) {
 	}
 	if s.opts.Users == nil {
 		unavailable(c, "account management")
+		return
+	}
+	if !needSession(c, who(c), "Accounts") {
 		return
 	}
 	name, ok := userParam(c)
