@@ -32,10 +32,11 @@
 // state-changing route needs the admin role and a token that is not
 // read-only, except logging out and changing one's own password (POST
 // /api/v1/password, which any role may do, from a browser session only);
-// API tokens can be created and deleted only from a browser session, so a
-// leaked token cannot mint new ones. The login
-// needs Content-Type: application/json (which a cross-site form cannot
-// send) and is refused when Origin or Sec-Fetch-Site says cross-site.
+// API tokens and accounts can be created, changed and deleted only from a
+// browser session, so a leaked token can mint neither new tokens nor a
+// lasting account. The login needs Content-Type: application/json (which
+// a cross-site form cannot send) and is refused when Origin or
+// Sec-Fetch-Site says cross-site.
 // Failed logins are throttled per client address (per /64 for IPv6) and
 // per user name.
 //
