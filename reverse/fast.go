@@ -118,7 +118,7 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, rt *route, rs
 		h[k] = v
 	}
 	removeHop(h, resp.Header)
-	rt.cfg.SecurityHeaders.Apply(h, rs.tls)
+	rt.security.apply(h, rs.tls)
 	var announced []string
 	for k := range resp.Trailer {
 		announced = append(announced, k)

@@ -39,6 +39,8 @@ type reqState struct {
 	// trustedPeer: the peer is a trusted proxy, so its X-Forwarded-* and
 	// Forwarded headers are believed.
 	trustedPeer bool
+	peerStr     string       // peer as text, made once
+	w           statusWriter // the response writer the handlers get
 }
 
 type stateKey struct{}
@@ -59,9 +61,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := s.state.Load()
 	rs := &reqState{id: s.newID(), start: s.now()}
 	rs.tried = rs.triedA[:0]
-	rw := &statusWriter{ResponseWriter: w, rs: rs}
+	rw := &rs.w // one allocation for both
+	rw.ResponseWriter, rw.rs = w, rs
 	defer s.finish(rw, r, rs)
 	rs.peer = peerAddr(r)
+	rs.peerStr = rs.peer.String()
 	rs.client = rs.peer
 	rs.tls = r.TLS != nil
 
@@ -160,7 +164,7 @@ func (s *Server) record(rs *reqState, rw *statusWriter, r *http.Request, status 
 		Duration:  d,
 		Kind:      audit.KindReverse,
 		RequestID: rs.id,
-		Client:    rs.client.String(),
+		Client:    rs.peerStr,
 		Method:    r.Method,
 		Scheme:    "http",
 		Path:      r.URL.Path,
@@ -171,6 +175,9 @@ func (s *Server) record(rs *reqState, rw *statusWriter, r *http.Request, status 
 		Upstream:  rs.backend,
 		UserAgent: r.UserAgent(),
 		Reason:    rs.denied,
+	}
+	if rs.client != rs.peer {
+		e.Client = rs.client.String()
 	}
 	if r.TLS != nil {
 		e.Scheme = "https"
@@ -287,7 +294,7 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 // with what the client's proxy said only when that proxy is trusted.
 func setForwarded(h http.Header, in *http.Request, rs *reqState) {
 	trusted := rs.trustedPeer
-	peer := rs.peer.String()
+	peer := rs.peerStr
 	proto := "http"
 	if in.TLS != nil {
 		proto = "https"
@@ -343,7 +350,7 @@ func (rt *route) modifyResponse(resp *http.Response) error {
 	if resp.Request != nil {
 		tls = stateOf(resp.Request.Context()).tls
 	}
-	rt.cfg.SecurityHeaders.Apply(resp.Header, tls)
+	rt.security.apply(resp.Header, tls)
 	return nil
 }
 

@@ -115,6 +115,54 @@ func (s SecurityHeaders) Apply(h http.Header, tls bool) {
 	})
 }
 
+// securityHeaderSet is a SecurityHeaders compiled for the request path:
+// canonical names, and one-element value slices shared by every response
+// (safe: a later append to such a header copies, as cap == len).
+type securityHeaderSet struct {
+	override bool
+	always   []securityHeaderValue
+	tlsOnly  []securityHeaderValue
+}
+
+type securityHeaderValue struct {
+	name string
+	vals []string
+}
+
+// compile returns s ready for apply.
+func (s SecurityHeaders) compile() securityHeaderSet {
+	set := securityHeaderSet{override: s.Override}
+	plain := map[string]bool{}
+	s.each(false, func(name, value string) {
+		name = textproto.CanonicalMIMEHeaderKey(name)
+		plain[name] = true
+		set.always = append(set.always, securityHeaderValue{name, []string{value}})
+	})
+	s.each(true, func(name, value string) {
+		name = textproto.CanonicalMIMEHeaderKey(name)
+		if !plain[name] {
+			set.tlsOnly = append(set.tlsOnly, securityHeaderValue{name, []string{value}})
+		}
+	})
+	return set
+}
+
+// apply is Apply for a compiled set.
+func (set *securityHeaderSet) apply(h http.Header, tls bool) {
+	for _, v := range set.always {
+		if set.override || len(h[v.name]) == 0 {
+			h[v.name] = v.vals
+		}
+	}
+	if tls {
+		for _, v := range set.tlsOnly {
+			if set.override || len(h[v.name]) == 0 {
+				h[v.name] = v.vals
+			}
+		}
+	}
+}
+
 // Wrap returns next with the headers applied to every response it writes
 // (for responses the gateway makes itself, such as error pages). They are
 // applied when the final status is written, so next may still set its own

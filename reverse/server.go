@@ -98,7 +98,9 @@ type route struct {
 	acl     *ClientACL
 	limiter *RateLimiter
 	maxBody int64
-	handler http.Handler // compression (if on) around dispatch
+	// security is cfg.SecurityHeaders, compiled.
+	security securityHeaderSet
+	handler  http.Handler // compression (if on) around dispatch
 	// proxy and transport forward requests; dispatch picks the fast path
 	// or proxy.
 	proxy     *httputil.ReverseProxy
@@ -243,7 +245,8 @@ func (s *Server) build(cfg Config) (_ *state, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("reverse route %q: %w", rc.Name, err)
 		}
-		rt := &route{cfg: rc, acl: NewClientACL(rc.AllowClients, rc.DenyClients), maxBody: cfg.MaxBodyBytes}
+		rt := &route{cfg: rc, acl: NewClientACL(rc.AllowClients, rc.DenyClients), maxBody: cfg.MaxBodyBytes,
+			security: rc.SecurityHeaders.compile()}
 		if rc.MaxBodyBytes != 0 {
 			rt.maxBody = rc.MaxBodyBytes
 		}
