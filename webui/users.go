@@ -200,14 +200,7 @@ func (s *Server) listUsers(c *gin.Context) {
 
 // createUser is POST /api/v1/users (admin).
 func (s *Server) createUser(c *gin.Context) {
-	if !onlyParams(c) {
-		return
-	}
-	if s.opts.Users == nil {
-		unavailable(c, "account management")
-		return
-	}
-	if !needSession(c, who(c), "Accounts") {
+	if !s.canManageAccounts(c) {
 		return
 	}
 	var req createUserRequest
@@ -247,14 +240,7 @@ func (s *Server) createUser(c *gin.Context) {
 // and disabled. A change of any of them ends the account's sessions, but
 // for the caller's own session when they change only their own password.
 func (s *Server) updateUser(c *gin.Context) {
-	if !onlyParams(c) {
-		return
-	}
-	if s.opts.Users == nil {
-		unavailable(c, "account management")
-		return
-	}
-	if !needSession(c, who(c), "Accounts") {
+	if !s.canManageAccounts(c) {
 		return
 	}
 	name, ok := userParam(c)
@@ -340,14 +326,7 @@ func (s *Server) updateUser(c *gin.Context) {
 // deleteUser is DELETE /api/v1/users/:name (admin); nobody deletes their
 // own account.
 func (s *Server) deleteUser(c *gin.Context) {
-	if !onlyParams(c) {
-		return
-	}
-	if s.opts.Users == nil {
-		unavailable(c, "account management")
-		return
-	}
-	if !needSession(c, who(c), "Accounts") {
+	if !s.canManageAccounts(c) {
 		return
 	}
 	name, ok := userParam(c)
@@ -465,4 +444,18 @@ func (s *Server) changePassword(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "password changed"})
+}
+
+// canManageAccounts checks what every account change needs: no query
+// parameters, an account store, and a browser session (never an API
+// token). It answers the request when one is missing.
+func (s *Server) canManageAccounts(c *gin.Context) bool {
+	if !onlyParams(c) {
+		return false
+	}
+	if s.opts.Users == nil {
+		unavailable(c, "account management")
+		return false
+	}
+	return needSession(c, who(c), "Accounts")
 }
