@@ -124,3 +124,65 @@ func (s *Server) indexPage(c *gin.Context) {
 	}
 	s.render(c, http.StatusOK, "index.html", d)
 }
+
+// logFilter is the search form of the logs page: the parameters of GET
+// /api/v1/logs that the form offers, as given in the page's query string.
+type logFilter struct {
+	Since, Until, User, Client, Host, HostSuffix, Category, Action, Status, Kind, Q string
+}
+
+// option is one choice of a select.
+type option struct {
+	Value, Label string
+	Selected     bool
+}
+
+// logsData is what the logs page shows.
+type logsData struct {
+	pageData
+	F       logFilter
+	Actions []option
+	Kinds   []option
+}
+
+// selectOptions lists "any" and values as options, with cur selected; a
+// cur that is none of them (a hand-edited URL) is kept as an option of its
+// own, so that the form shows the filter the page searches with.
+func selectOptions(cur string, values ...string) []option {
+	opts := []option{{Value: "", Label: "any", Selected: cur == ""}}
+	found := cur == ""
+	for _, v := range values {
+		opts = append(opts, option{Value: v, Label: v, Selected: v == cur})
+		found = found || v == cur
+	}
+	if !found {
+		opts = append(opts, option{Value: cur, Label: cur, Selected: true})
+	}
+	return opts
+}
+
+// logsPage is GET /logs: the log search form, filled in from the query
+// string (so that a search is a bookmarkable URL); logs.js runs the search
+// through /api/v1/logs, which validates the parameters.
+func (s *Server) logsPage(c *gin.Context) {
+	p := who(c)
+	q := func(name string) string { return clip(c.Query(name), maxParamLen) }
+	f := logFilter{Since: q("since"), Until: q("until"), User: q("user"), Client: q("client"), Host: q("host"),
+		HostSuffix: q("host_suffix"), Category: q("category"), Action: q("action"), Status: q("status"),
+		Kind: q("kind"), Q: q("q")}
+	d := logsData{
+		pageData: pageData{Title: "Logs", User: p.User, Role: p.Role, CSRF: p.CSRF, Session: p.Session},
+		F:        f,
+		Actions:  selectOptions(f.Action, "allow", "block", "warn", "monitor", "deny"),
+		Kinds:    selectOptions(f.Kind, "http", "connect", "reverse", "dns", "admin"),
+	}
+	s.render(c, http.StatusOK, "logs.html", d)
+}
+
+// dashboardPage is GET /dashboard: the shell of the live dashboard. The
+// figures are fetched by static/dashboard.js from /api/v1/stats and
+// /api/v1/events, so the page itself holds nothing but who is logged in.
+func (s *Server) dashboardPage(c *gin.Context) {
+	p := who(c)
+	s.render(c, http.StatusOK, "dashboard.html", pageData{Title: "Dashboard", User: p.User, Role: p.Role, CSRF: p.CSRF, Session: p.Session})
+}

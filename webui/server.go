@@ -247,6 +247,8 @@ func (s *Server) routes() *gin.Engine {
 
 	pages := e.Group("/", s.authPage)
 	pages.GET("/", s.indexPage)
+	pages.GET("/dashboard", s.dashboardPage)
+	pages.GET("/logs", s.logsPage)
 	return e
 }
 

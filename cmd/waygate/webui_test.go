@@ -132,6 +132,8 @@ rules:
 		"/api/v1/categories": `"name":"games"`,
 		"/api/v1/reverse":    `"enabled":false`,
 		"/api/v1/users":      `"name":"admin"`,
+		"/dashboard":         `/static/dashboard.js`,
+		"/logs?host=x":       `/static/logs.js`,
 	} {
 		resp, err := c.Get(base + path)
 		if err != nil {
