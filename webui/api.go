@@ -161,13 +161,20 @@ var kinds = []audit.Kind{audit.KindHTTP, audit.KindConnect, audit.KindReverse, a
 
 // parseLogQuery turns the parameters of GET /api/v1/logs into a LogQuery.
 func parseLogQuery(c *gin.Context) (LogQuery, bool) {
+	q, _, ok := parseLogQueryWith(c)
+	return q, ok
+}
+
+// parseLogQueryWith is parseLogQuery for an endpoint that also takes the
+// parameters extra, which it returns for the caller to read.
+func parseLogQueryWith(c *gin.Context, extra ...string) (LogQuery, url.Values, bool) {
 	var q LogQuery
-	v, ok := queryParams(c, logParams...)
+	v, ok := queryParams(c, append(logParams[:len(logParams):len(logParams)], extra...)...)
 	if !ok {
-		return q, false
+		return q, nil, false
 	}
 	if q.Since, q.Until, ok = timeRange(c, v); !ok {
-		return q, false
+		return q, nil, false
 	}
 	q.User = v.Get("user")
 	q.Client = v.Get("client")
@@ -178,25 +185,25 @@ func parseLogQuery(c *gin.Context) (LogQuery, bool) {
 	q.Action = v.Get("action")
 	q.Text = v.Get("q")
 	if q.Status, ok = intParam(c, v, "status", 100, 599, 0); !ok {
-		return q, false
+		return q, nil, false
 	}
 	if k := v.Get("kind"); k != "" {
 		if !slices.Contains(kinds, audit.Kind(k)) {
 			fail(c, http.StatusBadRequest, "parameter kind: %q is not one of http, connect, reverse, dns, admin", k)
-			return q, false
+			return q, nil, false
 		}
 		q.Kind = audit.Kind(k)
 	}
 	if q.Limit, ok = intParam(c, v, "limit", 1, maxLogLimit, 0); !ok {
-		return q, false
+		return q, nil, false
 	}
 	cur, err := DecodeCursor(v.Get("before"))
 	if err != nil {
 		fail(c, http.StatusBadRequest, "parameter before: %v", err)
-		return q, false
+		return q, nil, false
 	}
 	q.Before = cur
-	return q, true
+	return q, v, true
 }
 
 // eventJSON is an audit event as the API shows it. Every text in it came

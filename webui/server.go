@@ -227,6 +227,7 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/tokens", s.createToken)
 	api.DELETE("/tokens/:id", s.deleteToken)
 	api.GET("/logs", s.searchLogs)
+	api.GET("/logs/export", s.exportLogs)
 	api.GET("/stats", s.stats)
 	api.GET("/events", s.streamEvents)
 	api.GET("/revisions", s.listRevisions)

@@ -24,6 +24,18 @@
   var next = "";
   var source = null;
 
+  // The export links carry the page's filters.
+  function exportLinks() {
+    ["csv", "jsonl"].forEach(function (format) {
+      var a = document.getElementById("export-" + format);
+      if (a) {
+        var p = filters(PARAMS);
+        p.set("format", format);
+        a.setAttribute("href", "/api/v1/logs/export?" + p.toString());
+      }
+    });
+  }
+
   // A datetime-local value (no zone) is local time: send it as UTC RFC
   // 3339. Dates and anything else go to the API as they are.
   function apiTime(v) {
@@ -348,5 +360,6 @@
     });
   }
 
+  exportLinks();
   load("");
 })();
