@@ -92,7 +92,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := m.Value
 	rs.route = rt
 	rs.client, rs.chain = ClientAddr(r, st.trusted)
-	rs.trustedPeer = prefixesContain(st.trusted, rs.peer)
+	rs.trustedPeer = protectContains(st.trusted, rs.peer) // as ClientAddr decides
 	if !rt.acl.Allowed(rs.client) {
 		rs.denied = "client"
 		s.writePage(rw, r, rs, http.StatusForbidden, "Forbidden", "Your address may not use this application.")
@@ -485,13 +485,3 @@ func (b *proxyBufferPool) Get() []byte {
 func (b *proxyBufferPool) Put(p []byte) { b.p.Put(&p) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// prefixesContain reports whether any of ps contains a.
-func prefixesContain(ps []netip.Prefix, a netip.Addr) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -309,10 +310,6 @@ func (s *Server) limiterFor(old *state, rc Route) *RateLimiter {
 // certStore loads the TLS listener's certificates; an unchanged set is
 // reloaded from its files (picking up renewed certificates) instead.
 func (s *Server) certStore(old *state, cfg Config) (*CertStore, error) {
-	var hosts []string
-	for _, r := range cfg.Routes {
-		hosts = append(hosts, r.Match.Hosts...)
-	}
 	if !cfg.TLS {
 		return nil, nil
 	}
@@ -322,7 +319,7 @@ func (s *Server) certStore(old *state, cfg Config) (*CertStore, error) {
 		}
 		return old.certs, nil
 	}
-	cs, err := NewCertStore(cfg.Certificates, s.opts.DataDir, hosts)
+	cs, err := NewCertStore(cfg.Certificates, s.opts.DataDir, routeHosts(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("reverse tls certificates: %w", err)
 	}
@@ -342,7 +339,7 @@ func sameCertConfig(a, b Config) bool {
 		return true
 	}
 	// Self-signed: the names covered depend on the routes' hosts.
-	return fmt.Sprint(routeHosts(a)) == fmt.Sprint(routeHosts(b))
+	return slices.Equal(routeHosts(a), routeHosts(b))
 }
 
 func routeHosts(c Config) []string {

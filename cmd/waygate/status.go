@@ -78,8 +78,9 @@ func (c categoryLister) Categories(context.Context) (any, error) {
 			ci.Sources = append(ci.Sources, src)
 		}
 	}
+	names := e.Categories()
 	for _, d := range cfg.CategoryDirs {
-		for _, name := range e.Categories() {
+		for _, name := range names {
 			if _, ok := byName[name]; ok {
 				continue
 			}
