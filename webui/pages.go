@@ -22,6 +22,17 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// navPage is one entry of the navigation bar.
+type navPage struct{ Title, Path string }
+
+// navPages are the pages in the navigation bar, in order. A page's
+// pageData.Title is its Title here, which marks it as the current page.
+var navPages = []navPage{
+	{"Start", "/"}, {"Dashboard", "/dashboard"}, {"Logs", "/logs"}, {"Policy", "/policy"},
+	{"Categories", "/categories"}, {"Reverse", "/reverse"}, {"Setup", "/setup"},
+	{"Admin log", "/admin-log"}, {"Proxy lab", "/lab"},
+}
+
 // staticFile is an embedded asset, served with an ETag.
 type staticFile struct {
 	data        []byte
@@ -39,7 +50,8 @@ var contentTypes = map[string]string{
 
 // loadAssets parses the page templates and reads the static files.
 func loadAssets() (*template.Template, map[string]*staticFile, error) {
-	t, err := template.ParseFS(templateFS, "templates/*.html")
+	t, err := template.New("").Funcs(template.FuncMap{"navPages": func() []navPage { return navPages }}).
+		ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, nil, fmt.Errorf("webui: templates: %w", err)
 	}
@@ -115,14 +127,19 @@ type pageData struct {
 	Expires string
 }
 
-// indexPage is GET /: who is logged in, and a way out.
-func (s *Server) indexPage(c *gin.Context) {
+// page is the pageData of a page titled title for the logged-in user.
+func page(c *gin.Context, title string) pageData {
 	p := who(c)
-	d := pageData{Title: "Start", User: p.User, Role: p.Role, CSRF: p.CSRF, Session: p.Session}
+	d := pageData{Title: title, User: p.User, Role: p.Role, CSRF: p.CSRF, Session: p.Session}
 	if !p.Expires.IsZero() {
 		d.Expires = p.Expires.UTC().Format("2006-01-02 15:04 UTC")
 	}
-	s.render(c, http.StatusOK, "index.html", d)
+	return d
+}
+
+// indexPage is GET /: who is logged in, and a way out.
+func (s *Server) indexPage(c *gin.Context) {
+	s.render(c, http.StatusOK, "index.html", page(c, "Start"))
 }
 
 // logFilter is the search form of the logs page: the parameters of GET
@@ -165,13 +182,12 @@ func selectOptions(cur string, values ...string) []option {
 // string (so that a search is a bookmarkable URL); logs.js runs the search
 // through /api/v1/logs, which validates the parameters.
 func (s *Server) logsPage(c *gin.Context) {
-	p := who(c)
 	q := func(name string) string { return clip(c.Query(name), maxParamLen) }
 	f := logFilter{Since: q("since"), Until: q("until"), User: q("user"), Client: q("client"), Host: q("host"),
 		HostSuffix: q("host_suffix"), Category: q("category"), Action: q("action"), Status: q("status"),
 		Kind: q("kind"), Q: q("q")}
 	d := logsData{
-		pageData: pageData{Title: "Logs", User: p.User, Role: p.Role, CSRF: p.CSRF, Session: p.Session},
+		pageData: page(c, "Logs"),
 		F:        f,
 		Actions:  selectOptions(f.Action, "allow", "block", "warn", "monitor", "deny"),
 		Kinds:    selectOptions(f.Kind, "http", "connect", "reverse", "dns", "admin"),
@@ -183,6 +199,5 @@ func (s *Server) logsPage(c *gin.Context) {
 // figures are fetched by static/dashboard.js from /api/v1/stats and
 // /api/v1/events, so the page itself holds nothing but who is logged in.
 func (s *Server) dashboardPage(c *gin.Context) {
-	p := who(c)
-	s.render(c, http.StatusOK, "dashboard.html", pageData{Title: "Dashboard", User: p.User, Role: p.Role, CSRF: p.CSRF, Session: p.Session})
+	s.render(c, http.StatusOK, "dashboard.html", page(c, "Dashboard"))
 }

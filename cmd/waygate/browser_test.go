@@ -41,19 +41,21 @@ func screenshotDir(t *testing.T) string {
 	return dir
 }
 
-// TestBrowserUI drives the admin UI in headless Chromium against a real
-// gateway: log in, see a proxied request (with a hostile path and user
-// agent) in the logs page within two seconds, found by the host and text
-// filters and shown as inert text, and the dashboard drawing its chart and
-// live ticker. Screenshots of each page are saved.
-func TestBrowserUI(t *testing.T) {
-	exe := chromium(t)
-	s := newSite(t)
-	s.writeConfig(t, "127.0.0.0/8", "")
-	t.Setenv("WAYGATE_ADMIN_PASSWORD", "browser test password")
-	p := startProcess(t, s.config)
-	base := "http://" + p.admin
+// browser is a headless Chromium driven by chromedp for one test. Every
+// JavaScript dialog it opens counts as a failure of the test: no page may
+// run script from logged or entered data.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	base  string // the admin UI, "http://host:port"
+	shots string // the screenshot folder
+}
 
+// newBrowser starts Chromium (or skips the test without one) for the admin
+// UI at base ("http://host:port"). It is stopped when the test ends.
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	exe := chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.NoSandbox, // CI runs as root
@@ -61,13 +63,8 @@ func TestBrowserUI(t *testing.T) {
 		chromedp.WindowSize(1280, 900),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
 	ctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-
-	// Any script that runs from logged data would open a dialog.
 	var dialogs atomic.Int32
 	opened := chromedp.Events(ctx, page.JavascriptDialogOpening)
 	go func() {
@@ -80,45 +77,88 @@ func TestBrowserUI(t *testing.T) {
 			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
 		}
 	}()
-	shots := screenshotDir(t)
-	shot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
+	b := &browser{t: t, ctx: ctx, base: base, shots: screenshotDir(t)}
+	t.Cleanup(func() {
+		if n := dialogs.Load(); n != 0 {
+			t.Errorf("%d dialogs opened: data ran as script", n)
 		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text := func(sel chromedp.Action[string]) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, sel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+		cancel()
+		cancelCtx()
+		cancelAlloc()
+	})
+	return b
+}
 
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(chromedp.ID("username")),
-	); err != nil {
-		t.Fatalf("login page: %v", err)
+// do runs actions, failing the test with what on error.
+func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
 	}
-	shot("login")
-	if err := chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.ID("username"), "admin"),
-		chromedp.SendKeys(chromedp.ID("password"), "browser test password"),
+}
+
+// text runs a, chromedp.Text(selector) say, and returns its string.
+func (b *browser) text(a chromedp.Action[string]) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, a)
+	if err != nil {
+		b.t.Fatalf("reading a text: %v", err)
+	}
+	return v
+}
+
+// until waits up to d for the JavaScript expression js to be true, and
+// reports whether it became true.
+func (b *browser) until(js string, d time.Duration) bool {
+	ok, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(d)))
+	return err == nil && ok
+}
+
+// shot saves a full-page PNG screenshot as name.png in the screenshot
+// folder.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), buf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// login logs in through the login page and waits for the start page.
+func (b *browser) login(user, password string) {
+	b.t.Helper()
+	b.do("login page", chromedp.Navigate(b.base+"/login"), chromedp.WaitVisible(chromedp.ID("username")))
+	b.do("login",
+		chromedp.SendKeys(chromedp.ID("username"), user),
+		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.ID("submit")),
 		chromedp.WaitVisible(chromedp.ID("user")),
-	); err != nil {
-		t.Fatalf("login: %v", err)
+	)
+	if who := b.text(chromedp.Text(chromedp.ID("user"))); who != user {
+		b.t.Fatalf("logged in as %q, want %q", who, user)
 	}
-	if who := text(chromedp.Text(chromedp.ID("user"))); who != "admin" {
-		t.Fatalf("logged in as %q", who)
-	}
-	shot("start")
+}
+
+// TestBrowserUI drives the admin UI in headless Chromium against a real
+// gateway: log in, see a proxied request (with a hostile path and user
+// agent) in the logs page within two seconds, found by the host and text
+// filters and shown as inert text, and the dashboard drawing its chart and
+// live ticker. Screenshots of each page are saved.
+func TestBrowserUI(t *testing.T) {
+	chromium(t)
+	s := newSite(t)
+	s.writeConfig(t, "127.0.0.0/8", "")
+	t.Setenv("WAYGATE_ADMIN_PASSWORD", "browser test password")
+	p := startProcess(t, s.config)
+	b := newBrowser(t, "http://"+p.admin)
+
+	b.do("login page", chromedp.Navigate(b.base+"/login"), chromedp.WaitVisible(chromedp.ID("username")))
+	b.shot("login")
+	b.login("admin", "browser test password")
+	b.shot("start")
 
 	// A request with a hostile path and user agent, through the proxy.
 	const hostileUA = `<img src=x onerror=alert(2)>`
@@ -136,16 +176,13 @@ func TestBrowserUI(t *testing.T) {
 
 	host := strings.TrimPrefix(s.origin.URL, "http://")
 	host = host[:strings.LastIndex(host, ":")]
-	logsURL := base + "/logs?" + url.Values{"host": {host}, "q": {"seen-in-browser"}}.Encode()
+	logsURL := b.base + "/logs?" + url.Values{"host": {host}, "q": {"seen-in-browser"}}.Encode()
 	var rows string
 	for deadline := made.Add(2 * time.Second); ; {
-		if err := chromedp.Do(ctx, chromedp.Navigate(logsURL), chromedp.WaitVisible(chromedp.ID("logs"))); err != nil {
-			t.Fatalf("logs page: %v", err)
-		}
+		b.do("logs page", chromedp.Navigate(logsURL), chromedp.WaitVisible(chromedp.ID("logs")))
 		// The script fills the table after its fetch.
-		found, _ := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#rows").textContent.includes("seen-in-browser")`,
-			chromedp.WithPollingTimeout(time.Second)))
-		rows = text(chromedp.Text(chromedp.ID("rows")))
+		found := b.until(`document.querySelector("#rows").textContent.includes("seen-in-browser")`, time.Second)
+		rows = b.text(chromedp.Text(chromedp.ID("rows")))
 		if found || time.Now().After(deadline) {
 			break
 		}
@@ -157,31 +194,22 @@ func TestBrowserUI(t *testing.T) {
 		t.Errorf("the hostile path is not shown as text: %q", rows)
 	}
 	// Open the row: the full event, with the hostile user agent as text.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#rows tr"))); err != nil {
-		t.Fatalf("opening a row: %v", err)
+	b.do("opening a row", chromedp.Click(chromedp.CSS("#rows tr")))
+	if !b.until(`document.querySelector("#rows").textContent.includes("onerror=alert(2)")`, 5*time.Second) {
+		t.Errorf("the hostile user agent is not shown as text in the event: %q", b.text(chromedp.Text(chromedp.ID("rows"))))
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#rows").textContent.includes("onerror=alert(2)")`,
-		chromedp.WithPollingTimeout(5*time.Second))); err != nil {
-		t.Errorf("the hostile user agent is not shown as text in the event: %q", text(chromedp.Text(chromedp.ID("rows"))))
-	}
-	shot("logs")
+	b.shot("logs")
 
 	// The dashboard draws its chart and shows live traffic.
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible(chromedp.CSS("#chart svg"))); err != nil {
-		t.Fatalf("dashboard: %v", err)
-	}
+	b.do("dashboard", chromedp.Navigate(b.base+"/dashboard"), chromedp.WaitVisible(chromedp.CSS("#chart svg")))
 	if resp, err := proxied.Get(s.origin.URL + "/live-on-dashboard"); err == nil {
 		resp.Body.Close()
 	} else {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#ticker").textContent.includes("live-on-dashboard")`,
-		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
-		t.Errorf("the dashboard ticker did not show live traffic: %q", text(chromedp.Text(chromedp.ID("ticker"))))
+	if !b.until(`document.querySelector("#ticker").textContent.includes("live-on-dashboard")`, 10*time.Second) {
+		t.Errorf("the dashboard ticker did not show live traffic: %q", b.text(chromedp.Text(chromedp.ID("ticker"))))
 	}
-	shot("dashboard")
-	if n := dialogs.Load(); n != 0 {
-		t.Errorf("%d dialogs opened: logged data ran as script", n)
-	}
-	t.Logf("screenshots in %s", shots)
+	b.shot("dashboard")
+	t.Logf("screenshots in %s", b.shots)
 }
