@@ -52,8 +52,9 @@ type browser struct {
 }
 
 // newBrowser starts Chromium (or skips the test without one) for the admin
-// UI at base ("http://host:port"). It is stopped when the test ends.
-func newBrowser(t *testing.T, base string) *browser {
+// UI at base ("http://host:port"), with extra options after the defaults
+// (chromedp.ProxyServer, say). It is stopped when the test ends.
+func newBrowser(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	exe := chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -62,6 +63,7 @@ func newBrowser(t *testing.T, base string) *browser {
 		chromedp.Flag("disable-gpu", true),
 		chromedp.WindowSize(1280, 900),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
