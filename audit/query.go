@@ -40,6 +40,12 @@ type Page struct {
 	Events []StoredEvent
 	// Next is the cursor of the following page; zero when there is none.
 	Next Cursor
+	// Partial is set when a search that no index serves (text, host
+	// suffix, category, action, status or kind alone) stopped after
+	// reading its budget of events, before the page was full: Events are
+	// every match newer than Next.Time, and Next continues the search
+	// from there. False means Events are the complete page.
+	Partial bool
 }
 
 // StoredEvent is an Event with its position in the trail.

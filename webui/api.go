@@ -278,6 +278,12 @@ func (s *Server) searchLogs(c *gin.Context) {
 	if next := EncodeCursor(page.Next); next != "" {
 		out["next"] = next
 	}
+	if page.Partial {
+		// The search stopped at its budget: it looked at the events
+		// newer than searched_to; next goes on from there.
+		out["partial"] = true
+		out["searched_to"] = page.Next.Time.UTC()
+	}
 	c.JSON(http.StatusOK, out)
 }
 

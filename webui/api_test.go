@@ -146,6 +146,20 @@ func TestLogsAnswer(t *testing.T) {
 	if got := e.logs.last(t).Before; !got.Time.Equal(next.Time) || got.ID != next.ID {
 		t.Errorf("cursor %q came back as %+v, want %+v", out.Next, got, next)
 	}
+	// A search that stopped at its budget says so, and how far back it
+	// looked.
+	stop := time.Date(2026, 3, 1, 7, 0, 0, 0, time.UTC)
+	e.logs.page = LogPage{Next: LogCursor{Time: stop}, Partial: true}
+	w = e.do(req{method: "GET", path: "/api/v1/logs?q=x", bearer: tok})
+	var partial struct {
+		Partial    bool
+		SearchedTo time.Time `json:"searched_to"`
+		Next       string
+	}
+	decode(t, w, &partial)
+	if !partial.Partial || !partial.SearchedTo.Equal(stop) || partial.Next == "" {
+		t.Errorf("partial page %s", w.Body)
+	}
 	// Empty results are an empty list, and no next.
 	e.logs.page = LogPage{}
 	w = e.do(req{method: "GET", path: "/api/v1/logs", bearer: tok})

@@ -152,8 +152,11 @@ func Search(ctx context.Context, db *sql.DB, q audit.Query) (audit.Page, error) 
 	var events []audit.StoredEvent
 	var limit int
 	var err error
+	var stop audit.Cursor
 	if dim, key := qHourDim(q); dim != "" {
 		events, limit, err = qSearchHours(ctx, db, q, dim, key)
+	} else if qScans(q) {
+		events, limit, stop, err = qSearchScan(ctx, db, q)
 	} else {
 		query, args, l := qSearchSQL(q)
 		limit = l
@@ -167,8 +170,116 @@ func Search(ctx context.Context, db *sql.DB, q audit.Query) (audit.Page, error) 
 		page.Events = page.Events[:limit]
 		last := page.Events[limit-1]
 		page.Next = audit.Cursor{Time: last.Time, ID: last.ID}
+	} else if !stop.Time.IsZero() {
+		page.Next, page.Partial = stop, true
 	}
 	return page, nil
+}
+
+// Bounds of a scan search (qSearchScan); variables so that tests can
+// make them small.
+var (
+	// qScanBudget is how many events one scan search reads at most
+	// (by the hourly totals) before it returns what it found with a
+	// cursor to continue: about 100 ms of reading on a small server.
+	qScanBudget int64 = 120_000
+	// qScanWindow is how many events one statement of a scan search
+	// reads at most (by the hourly totals), so that it can stop near the
+	// budget.
+	qScanWindow int64 = 30_000
+)
+
+// qScans reports whether Search must scan the time index for q: no user,
+// host or client narrows it (qHourDim), and a filter no index serves is
+// set.
+func qScans(q audit.Query) bool {
+	return q.User == "" && q.Host == "" && q.Client == "" &&
+		(q.Text != "" || q.HostSuffix != "" || q.HostContains != "" || q.Category != "" ||
+			q.Action != "" || q.Status != 0 || q.Kind != "")
+}
+
+// qSearchScan runs a search that reads the time index newest first with
+// filters no index serves, in windows of whole hours of about qScanWindow
+// events (from the hourly totals), until the page plus one row is full,
+// the time range ends, or qScanBudget events have been read. The windows
+// tile the time range without gaps, so events in hours the rollups do
+// not know of (the current hour, say) are searched too. A non-zero stop
+// is the cursor where the budget ran out, with the page not full.
+func qSearchScan(ctx context.Context, db *sql.DB, q audit.Query) (events []audit.StoredEvent, limit int, stop audit.Cursor, err error) {
+	_, _, limit = qSearchSQL(q)
+	lo, hi := qHourBounds(q.Since, q.Until)
+	switch {
+	case !q.Before.Time.IsZero() && q.Before.ID == 0:
+		// A cursor where a budget ran out: everything before its time.
+		hi = min(hi, qCeilSeconds(q.Before.Time, 3600))
+	case !q.Before.Time.IsZero() || q.Before.ID != 0:
+		hi = min(hi, qCeilSeconds(q.Before.Time.Add(time.Nanosecond), 3600))
+	}
+	rows, err := db.QueryContext(ctx, `SELECT hour, requests FROM rollup_hour INDEXED BY rollup_hour_key
+WHERE dim = 'total' AND key = '' AND hour >= ? AND hour < ? ORDER BY hour DESC`, lo, hi)
+	if err != nil {
+		return nil, 0, stop, err
+	}
+	type hourCount struct{ hour, n int64 }
+	var hours []hourCount
+	for rows.Next() {
+		var h hourCount
+		if err := rows.Scan(&h.hour, &h.n); err != nil {
+			rows.Close()
+			return nil, 0, stop, err
+		}
+		hours = append(hours, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, stop, err
+	}
+	// run searches [from, to) of q's range; zero times are open ends.
+	run := func(from, to time.Time) error {
+		sub := q
+		if !from.IsZero() && (sub.Since.IsZero() || sub.Since.Before(from)) {
+			sub.Since = from
+		}
+		if !to.IsZero() && (sub.Until.IsZero() || sub.Until.After(to)) {
+			sub.Until = to
+		}
+		sub.Limit = limit - len(events) // qSearchSQL asks for one row more
+		query, args, _ := qSearchSQL(sub)
+		events, err = qRunSearch(ctx, db, query, args, events)
+		return err
+	}
+	var to time.Time // the upper end of the next window; zero: open
+	var window, read int64
+	for i, h := range hours {
+		window += h.n
+		if window < qScanWindow && i < len(hours)-1 {
+			continue
+		}
+		from := time.Unix(h.hour, 0)
+		if err := run(from, to); err != nil {
+			return nil, 0, stop, err
+		}
+		if len(events) > limit {
+			return events, limit, stop, nil
+		}
+		read += window
+		window, to = 0, from
+		if read >= qScanBudget && from.After(q.Since) {
+			return events, limit, audit.Cursor{Time: from}, nil
+		}
+	}
+	// What is older than the oldest hour with events (none, unless the
+	// rollups miss some), or the whole range when no hour has any.
+	if len(hours) == 0 || to.After(q.Since) {
+		var from time.Time
+		if !q.Since.IsZero() {
+			from = q.Since
+		}
+		if err := run(from, to); err != nil {
+			return nil, 0, stop, err
+		}
+	}
+	return events, limit, stop, nil
 }
 
 // qRunSearch runs a search statement and appends its events to dst.

@@ -22,6 +22,9 @@
 
   var here = new URLSearchParams(window.location.search);
   var next = "";
+  // Set when the last search stopped at its budget before filling the
+  // page: the time it searched back to.
+  var searchedTo = "";
   var source = null;
 
   // The export links carry the page's filters.
@@ -229,8 +232,14 @@
   }
 
   function count() {
-    status.textContent = rows.querySelectorAll("tr.ev").length + " events shown" +
+    var text = rows.querySelectorAll("tr.ev").length + " events shown" +
       (source ? ", tailing live" : "") + ".";
+    if (searchedTo) {
+      var d = new Date(searchedTo);
+      text += " Searched the events newer than " + (isNaN(d.getTime()) ? searchedTo : d.toLocaleString()) +
+        "; this search reads no index, so it goes back a slice at a time.";
+    }
+    status.textContent = text;
   }
 
   function failed(resp) {
@@ -267,7 +276,9 @@
           rows.appendChild(row(ev));
         });
         next = body.next || "";
+        searchedTo = body.partial ? body.searched_to : "";
         more.hidden = !next;
+        more.textContent = searchedTo ? "Search older events" : "Next page";
         count();
       });
     }).catch(function () {
