@@ -250,6 +250,7 @@ func (s *Server) routes() *gin.Engine {
 	pages.GET("/", s.indexPage)
 	pages.GET("/dashboard", s.dashboardPage)
 	pages.GET("/logs", s.logsPage)
+	pages.GET("/policy", s.policyPage)
 	return e
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -161,6 +162,10 @@ func (s adminAccounts) DeleteSessions(ctx context.Context, user string) error {
 	return uiErr(s.a.DeleteSessions(ctx, user))
 }
 
+// noPolicy is the engine of an empty policy, which allows everything
+// (with host normalization and invalid targets as any engine has them).
+var noPolicy = sync.OnceValues(func() (*filter.Engine, error) { return filter.Compile(&filter.Policy{}) })
+
 // policyExplainer answers "explain" with the running policy.
 type policyExplainer struct {
 	engine *atomic.Pointer[filter.Engine]
@@ -169,7 +174,12 @@ type policyExplainer struct {
 func (p policyExplainer) Explain(_ context.Context, r webui.ExplainRequest) (webui.Explanation, error) {
 	e := p.engine.Load()
 	if e == nil {
-		return webui.Explanation{}, errors.New("no policy loaded")
+		// No rules and allow by default: the proxy runs without an
+		// engine, and an empty policy decides as it does.
+		var err error
+		if e, err = noPolicy(); err != nil {
+			return webui.Explanation{}, err
+		}
 	}
 	req := filter.Request(r)
 	d := e.Decide(&req)
