@@ -99,6 +99,10 @@ type Options struct {
 	Reverse ReverseStatus
 	// Categories serves GET /api/v1/categories; nil means 503.
 	Categories CategoryLister
+	// Lab runs the proxy lab's demonstrations (POST /api/v1/lab/forward
+	// and /api/v1/lab/reverse); nil means 503, and the lab page says the
+	// lab is not available.
+	Lab Lab
 	// Audit records admin actions. Nil means they go only to Logger (at
 	// level info), which every admin action goes to anyway.
 	Audit AuditRecorder
@@ -242,6 +246,8 @@ func (s *Server) routes() *gin.Engine {
 	api.DELETE("/users/:name", s.deleteUser)
 	api.GET("/reverse", s.reverseStatus)
 	api.GET("/categories", s.categories)
+	api.POST("/lab/forward", s.labForward)
+	api.POST("/lab/reverse", s.labReverse)
 	// Any logged-in user changes their own password: not behind
 	// checkWrite, which lets only admins change things.
 	e.POST("/api/v1/password", s.authAPI, s.checkCSRF, s.changePassword)
@@ -250,6 +256,7 @@ func (s *Server) routes() *gin.Engine {
 	pages.GET("/", s.indexPage)
 	pages.GET("/dashboard", s.dashboardPage)
 	pages.GET("/logs", s.logsPage)
+	pages.GET("/lab", s.labPage)
 	pages.GET("/policy", s.policyPage)
 	return e
 }

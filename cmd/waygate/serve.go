@@ -78,6 +78,7 @@ type gateway struct {
 	adminStore *auditsqlite.AdminStore
 	events     *audit.Broadcaster            // the live event stream; records to the audit sink
 	engine     atomic.Pointer[filter.Engine] // the running policy, for the UI's explain
+	lab        *lab                          // the proxy lab; nil without the admin UI or when it failed to start
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -118,6 +119,7 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 			g.proxyLn.Close()
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
+		g.lab = g.startLab(cfg)
 		ui, err := g.newAdminUI(cfg, logw)
 		if err != nil {
 			g.closeListeners()
@@ -188,6 +190,7 @@ func (g *gateway) selfAddrs() []net.Addr {
 	if g.adminLn != nil {
 		self = append(self, g.adminLn.Addr())
 	}
+	self = append(self, g.lab.addrs()...)
 	return append(self, g.rev.addrs()...)
 }
 
@@ -196,6 +199,7 @@ func (g *gateway) closeListeners() {
 		g.adminStore.Close()
 	}
 	g.rev.close()
+	g.lab.close()
 	g.proxyLn.Close()
 	if g.adminLn != nil {
 		g.adminLn.Close()
@@ -210,7 +214,7 @@ func (g *gateway) closeListeners() {
 // a copy are downloaded first, through the new dialer.
 func (g *gateway) proxyOptions(cfg *config.Config, resolver *upstream.Resolver) (proxy.Options, error) {
 	self := g.selfAddrs()
-	d := newDialer(cfg, resolver, listenerAddrs(self))
+	d := newDialer(cfg, resolver, listenerAddrs(self), g.lab.exempt()...)
 	g.fetchMissing(cfg, d)
 	opts, err := buildProxyOptions(cfg, g.path, d, cachedCopies(cfg), false)
 	opts.PAC.ListenPort = uint16(g.proxyLn.Addr().(*net.TCPAddr).Port)
@@ -255,11 +259,12 @@ func newResolver(c config.DNS) (*upstream.Resolver, error) {
 }
 
 // newDialer builds the guarded dialer of cfg. self lists the gateway's own
-// listen addresses, which the guard never dials. A nil resolver is allowed
-// for validation only.
-func newDialer(cfg *config.Config, resolver *upstream.Resolver, self []netip.AddrPort) *upstream.Dialer {
+// listen addresses, which the guard never dials; exempt the exact
+// destinations it lets through anyway (the proxy lab's echo origin). A nil
+// resolver is allowed for validation only.
+func newDialer(cfg *config.Config, resolver *upstream.Resolver, self []netip.AddrPort, exempt ...netip.AddrPort) *upstream.Dialer {
 	d := &upstream.Dialer{
-		Guard:   upstream.NewGuard(upstream.GuardConfig{Allow: cfg.Proxy.AllowDestinations, Self: self}),
+		Guard:   upstream.NewGuard(upstream.GuardConfig{Allow: cfg.Proxy.AllowDestinations, Self: self, Exempt: exempt}),
 		Timeout: cfg.Proxy.Timeouts.Dial,
 	}
 	if resolver != nil {
@@ -516,6 +521,7 @@ func (g *gateway) shutdown(sig os.Signal) error {
 			}
 		})
 	}
+	wg.Go(func() { g.lab.shutdown(ctx) })
 	err := g.proxy.Shutdown(ctx)
 	wg.Wait()
 	if g.adminStore != nil {

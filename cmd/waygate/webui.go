@@ -217,5 +217,8 @@ func (g *gateway) newAdminUI(cfg *config.Config, stderr io.Writer) (*webui.Serve
 	if g.auditStore != nil {
 		opts.Logs, opts.Stats = g.auditStore, g.auditStore
 	}
+	if g.lab != nil { // a nil *lab in the interface would not be nil
+		opts.Lab = g.lab
+	}
 	return webui.New(opts)
 }

@@ -119,6 +119,14 @@ type GuardConfig struct {
 	// unspecified addresses themselves. Port 0 matches every port. Nil means
 	// none.
 	Self []netip.AddrPort
+	// Exempt lists exact destinations, address and port, allowed whatever
+	// their class: the gateway's own built-in servers on loopback (the
+	// proxy lab's echo origin). Each entry lets through that one address
+	// on that one port, never a range or another port; entries with port
+	// 0 or an invalid, unspecified, broadcast or multicast address are
+	// ignored. Exempt never exempts SelfAddress. Nil means none (see
+	// exempt.go).
+	Exempt []netip.AddrPort
 }
 
 // guardSelf is one normalised GuardConfig.Self entry.
@@ -135,8 +143,9 @@ type guardSelf struct {
 // *Guard are valid: they apply the default rules (every non-Public class is
 // denied) with no Allow exemptions and no Self addresses.
 type Guard struct {
-	allow []netip.Prefix // masked; IPv4-mapped prefixes also as IPv4
-	self  []guardSelf
+	allow  []netip.Prefix // masked; IPv4-mapped prefixes also as IPv4
+	self   []guardSelf
+	exempt exemptSet // GuardConfig.Exempt, normalised
 }
 
 // guardInterfaceAddrs lists the local interface addresses; a variable for
@@ -147,7 +156,7 @@ var guardInterfaceAddrs = net.InterfaceAddrs
 // reads the local interface addresses once, now; an error reading them
 // leaves loopback and the unspecified address as the only self addresses.
 func NewGuard(cfg GuardConfig) *Guard {
-	g := &Guard{}
+	g := &Guard{exempt: newExemptSet(cfg.Exempt)}
 	for _, p := range cfg.Allow {
 		if !p.IsValid() {
 			continue
@@ -224,13 +233,15 @@ func localInterfaceAddrs() []netip.Addr {
 //  1. A destination equal to one of the gateway's own listen addresses
 //     (GuardConfig.Self, address and port) is denied as SelfAddress, even
 //     if Allow lists it.
-//  2. An address in an Allow prefix is allowed.
-//  3. An address whose class (see ClassifyEmbedded) is not Public is
+//  2. A destination listed in Exempt (the same address and port) is
+//     allowed.
+//  3. An address in an Allow prefix is allowed.
+//  4. An address whose class (see ClassifyEmbedded) is not Public is
 //     denied.
 //
 // IPv4-mapped IPv6 addresses are treated exactly as their IPv4 address and
 // zones are ignored. Check does not allocate when it allows. A nil *Guard
-// applies rule 3 only.
+// applies rule 4 only.
 func (g *Guard) Check(dst netip.AddrPort) error {
 	a := dst.Addr().Unmap().WithZone("")
 	if g != nil {
@@ -240,6 +251,9 @@ func (g *Guard) Check(dst netip.AddrPort) error {
 			if (s.port == 0 || s.port == port) && s.prefix.Contains(a) {
 				return &DeniedError{Addr: dst, Class: SelfAddress}
 			}
+		}
+		if g.exempt.has(a, port) {
+			return nil
 		}
 		for _, p := range g.allow {
 			if p.Contains(a) {
