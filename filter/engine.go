@@ -33,6 +33,9 @@ type Engine struct {
 	// The domain index keeps one source per domain (its first); a match
 	// through another category names that category's own list instead.
 	catSources [][]uint16
+	// catStats counts the entries of each category: by category id while
+	// compiling, the visible categories only afterwards (see counts.go).
+	catStats []CategoryStats
 
 	groups []group
 	rules  []rule
@@ -159,6 +162,7 @@ func Compile(p *Policy) (*Engine, error) {
 		id := uint16(len(e.catNames))
 		e.catNames = append(e.catNames, name)
 		e.visible = append(e.visible, visible)
+		e.catStats = append(e.catStats, CategoryStats{Name: name})
 		return id, nil
 	}
 	srcID := map[string]uint16{}
@@ -176,11 +180,16 @@ func Compile(p *Policy) (*Engine, error) {
 		return id
 	}
 	b := domainset.NewBuilder(1 << 16)
+	// used counts the entries of the source being read that the engine
+	// holds; distinct domains per category are counted after the build.
+	used := 0
 	add := func(ent lists.Entry, cat, src uint16) {
 		e.stats.Entries++
+		cs := &e.catStats[cat]
 		switch ent.Kind {
 		case lists.KindDomain:
 			if b.Add(ent.Value, cat, src) {
+				used++
 				for int(cat) >= len(e.catSources) {
 					e.catSources = append(e.catSources, nil)
 				}
@@ -194,6 +203,8 @@ func Compile(p *Policy) (*Engine, error) {
 			host, path, _ := strings.Cut(ent.Value, "/")
 			u := urlEntry{host: host, prefix: NormalizePath("/" + path), cat: cat, source: src}
 			e.urls[host] = append(e.urls[host], u)
+			cs.URLs++
+			used++
 		case lists.KindIP:
 			ip, err := netip.ParseAddr(ent.Value)
 			if err != nil {
@@ -205,27 +216,35 @@ func Compile(p *Policy) (*Engine, error) {
 			}
 			if !slices.Contains(ie.cats, cat) {
 				ie.cats = append(ie.cats, cat)
+				cs.IPs++
 			}
 			e.ips[ip] = ie
+			used++
 		case lists.KindCIDR:
 			pfx, err := netip.ParsePrefix(ent.Value)
 			if err != nil {
 				return
 			}
 			e.nets = append(e.nets, netEntry{prefix: pfx, entry: ent.Value, cat: cat, source: src})
+			cs.Networks++
+			used++
 		case lists.KindExpression:
 			if re, err := regexp.Compile(ent.Value); err == nil {
 				e.exprs = append(e.exprs, exprEntry{re: re, cat: cat, source: src})
+				cs.Expressions++
+				used++
 			}
 		}
 	}
 	// inline parses config entries with the same rules as list files.
 	inline := func(values []string, format lists.Format, cat uint16) {
 		src := source("inline")
+		used = 0
 		st, _ := lists.Parse(strings.NewReader(strings.Join(values, "\n")), "inline", format, func(ent lists.Entry) {
 			add(ent, cat, src)
 		})
 		e.collect(st)
+		e.countSource(cat, SourceStats{Source: "inline", Format: format}, used, st)
 	}
 
 	for _, c := range p.Categories {
@@ -249,11 +268,13 @@ func Compile(p *Policy) (*Engine, error) {
 			}
 			src := source(name)
 			e.files = append(e.files, l.Path)
+			used = 0
 			st, err := lists.ParseFile(l.Path, l.Format, func(ent lists.Entry) { add(ent, id, src) })
 			if err != nil {
 				return nil, fmt.Errorf("category %q: %w", c.Name, err)
 			}
 			e.collect(st)
+			e.countSource(id, SourceStats{Source: name, Path: l.Path, Format: l.Format}, used, st)
 		}
 	}
 
@@ -329,6 +350,7 @@ func Compile(p *Policy) (*Engine, error) {
 		}
 		slices.Sort(e.setNames[id])
 	}
+	e.finishCounts()
 	e.stats.Domains = e.dom.Len()
 	e.stats.Bytes = e.dom.Bytes()
 	for host, us := range e.urls {

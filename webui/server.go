@@ -258,6 +258,7 @@ func (s *Server) routes() *gin.Engine {
 	pages.GET("/logs", s.logsPage)
 	pages.GET("/lab", s.labPage)
 	pages.GET("/policy", s.policyPage)
+	pages.GET("/categories", s.categoriesPage)
 	return e
 }
 

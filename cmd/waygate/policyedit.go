@@ -10,11 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
 	auditsqlite "waygate/audit/sqlite"
 	"waygate/cmd/waygate/internal/config"
+	"waygate/filter"
+	"waygate/filter/lists"
 	"waygate/webui"
 )
 
@@ -74,18 +77,34 @@ func (p policyEditor) Validate(_ context.Context, doc webui.PolicyDoc) []webui.P
 }
 
 func (p policyEditor) Save(ctx context.Context, author string, doc webui.PolicyDoc) (string, error) {
-	data, version, err := p.read()
+	return p.save(ctx, author, "policy saved from the web UI", doc.Version, func(data []byte) ([]byte, []webui.Problem) {
+		return p.prepare(data, doc)
+	})
+}
+
+// editMu serialises the web UI's changes of the config file (policy,
+// routes, rollbacks), from reading its version to the reload.
+var editMu sync.Mutex
+
+// save replaces the config file with change's rewrite of it, provided
+// version is still the file's version (an empty version means "whatever
+// is there"), and returns the new version. change returns the new file, or
+// the problems that keep it from being saved (an *InvalidPolicyError).
+func (p policyEditor) save(ctx context.Context, author, comment, version string, change func(data []byte) ([]byte, []webui.Problem)) (string, error) {
+	editMu.Lock()
+	defer editMu.Unlock()
+	data, current, err := p.read()
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", webui.ErrConflict, err)
 	}
-	if doc.Version != "" && doc.Version != version {
-		return "", fmt.Errorf("%w: the config file changed since version %.12s", webui.ErrConflict, doc.Version)
+	if version != "" && version != current {
+		return "", fmt.Errorf("%w: the config file changed since version %.12s", webui.ErrConflict, version)
 	}
-	out, probs := p.prepare(data, doc)
+	out, probs := change(data)
 	if len(probs) > 0 {
 		return "", &webui.InvalidPolicyError{Problems: probs}
 	}
-	if _, err := p.commit(ctx, author, "policy saved from the web UI", data, out); err != nil {
+	if _, err := p.commit(ctx, author, comment, data, out); err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(out)
@@ -131,6 +150,8 @@ func (p policyEditor) Revision(ctx context.Context, id int64) (webui.Revision, e
 }
 
 func (p policyEditor) Rollback(ctx context.Context, author string, id int64) (webui.Revision, error) {
+	editMu.Lock()
+	defer editMu.Unlock()
 	rev, err := p.store.Revision(ctx, id)
 	if err != nil {
 		return webui.Revision{}, uiErr(err)
@@ -170,6 +191,19 @@ func (p policyEditor) prepare(data []byte, doc webui.PolicyDoc) ([]byte, []webui
 // check returns the problems `waygate check` would report for the config
 // file data out, and those of list paths outside the allowed folders.
 func (p policyEditor) check(out []byte) []webui.Problem {
+	cfg, probs := p.parse(out)
+	if len(probs) > 0 {
+		return probs
+	}
+	if probs := p.confined(cfg); len(probs) > 0 {
+		return probs
+	}
+	return p.buildPolicy(cfg)
+}
+
+// parse parses the config file data out as `waygate check` does, and
+// returns it, or the problems found (a nil Config).
+func (p policyEditor) parse(out []byte) (*config.Config, []webui.Problem) {
 	cfg, err := config.Parse(p.g.path, out)
 	if err != nil {
 		var ce *config.Error
@@ -178,17 +212,61 @@ func (p policyEditor) check(out []byte) []webui.Problem {
 			for _, pr := range ce.Problems {
 				probs = append(probs, webui.Problem{Path: pr.Path, Message: pr.Msg})
 			}
-			return probs
+			return nil, probs
 		}
+		return nil, []webui.Problem{{Message: err.Error()}}
+	}
+	return cfg, nil
+}
+
+// buildPolicy builds cfg's policy engine, reading its list files, and
+// returns the error as a problem if that fails.
+func (p policyEditor) buildPolicy(cfg *config.Config) []webui.Problem {
+	// Built even without rules (when the gateway runs no engine), so
+	// that entries typed into the UI are checked all the same.
+	pol, err := buildPolicy(cfg, baseDir(p.g.path), cachedCopies(cfg), false)
+	if err != nil {
 		return []webui.Problem{{Message: err.Error()}}
 	}
-	if probs := p.confined(cfg); len(probs) > 0 {
-		return probs
+	e, err := filter.Compile(pol)
+	if err != nil {
+		return []webui.Problem{{Message: "policy: " + err.Error()}}
 	}
-	if _, err := policyEngine(cfg, p.g.path, cachedCopies(cfg), false); err != nil {
-		return []webui.Problem{{Message: err.Error()}}
+	return inlineProblems(cfg, e)
+}
+
+// inlineProblems turns the malformed inline entries of cfg's categories,
+// which a config file may have (they are skipped and reported by
+// `waygate check`), into problems with their paths: from the UI they are
+// refused, next to the entry.
+func inlineProblems(cfg *config.Config, e *filter.Engine) []webui.Problem {
+	index := make(map[string]int, len(cfg.Categories))
+	for i, c := range cfg.Categories {
+		index[c.Name] = i
 	}
-	return nil
+	var probs []webui.Problem
+	for _, cs := range e.CategoryStats() {
+		i, ok := index[cs.Name]
+		if !ok {
+			continue
+		}
+		for _, src := range cs.Sources {
+			if src.Path != "" {
+				continue
+			}
+			field := "domains"
+			if src.Format == lists.FormatURLs {
+				field = "urls"
+			}
+			for _, pr := range src.Problems {
+				probs = append(probs, webui.Problem{
+					Path:    fmt.Sprintf("categories[%d].%s[%d]", i, field, pr.Line-1),
+					Message: fmt.Sprintf("%s: %q", pr.Reason, pr.Text),
+				})
+			}
+		}
+	}
+	return probs
 }
 
 // confined keeps list files and category folders given from the UI inside
@@ -356,6 +434,14 @@ type (
 // replacePolicy returns the config file data with its policy sections
 // replaced by doc's; the rest of the file is kept.
 func replacePolicy(data []byte, doc webui.PolicyDoc) ([]byte, error) {
+	return editMapping(data, func(m *yaml.Node) error {
+		return setPolicy(m, doc)
+	})
+}
+
+// editMapping returns the config file data as edit changes its top-level
+// mapping; the rest of the file, comments included, is kept.
+func editMapping(data []byte, edit func(m *yaml.Node) error) ([]byte, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, err
@@ -363,7 +449,24 @@ func replacePolicy(data []byte, doc webui.PolicyDoc) ([]byte, error) {
 	if root.Kind != yaml.DocumentNode || len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode {
 		return nil, errors.New("the config file is not a mapping of keys")
 	}
-	m := root.Content[0]
+	if err := edit(root.Content[0]); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&root); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// setPolicy replaces the policy sections of the config file's top-level
+// mapping m with doc's.
+func setPolicy(m *yaml.Node, doc webui.PolicyDoc) error {
 	sections := []struct {
 		key string
 		val any
@@ -376,7 +479,7 @@ func replacePolicy(data []byte, doc webui.PolicyDoc) ([]byte, error) {
 	for _, s := range sections {
 		var n yaml.Node
 		if err := n.Encode(s.val); err != nil {
-			return nil, err
+			return err
 		}
 		setKey(m, s.key, &n)
 	}
@@ -390,16 +493,7 @@ func replacePolicy(data []byte, doc webui.PolicyDoc) ([]byte, error) {
 		action = "allow"
 	}
 	setKey(filterNode, "default_action", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: action})
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&root); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return nil
 }
 
 func getKey(m *yaml.Node, key string) *yaml.Node {

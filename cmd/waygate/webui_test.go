@@ -211,6 +211,12 @@ func TestPolicySavedFromTheUI(t *testing.T) {
 	if code, body := put(`{"categories":[],"rules":[{"name":"bad","action":"explode"}]}`); code != http.StatusUnprocessableEntity || !strings.Contains(body, "rules[0].action") {
 		t.Fatalf("invalid policy: %d %s", code, body)
 	}
+	// A malformed inline entry, which a config file may carry (skipped
+	// and reported), is refused from the UI with its path.
+	if code, body := put(`{"categories":[{"name":"c","domains":["ok.example","bad..example"]}],"rules":[]}`); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(body, "categories[0].domains[1]") {
+		t.Fatalf("malformed inline entry: %d %s", code, body)
+	}
 	if after, _ := os.ReadFile(s.config); string(after) != string(before) {
 		t.Fatal("an invalid policy changed the config file")
 	}
