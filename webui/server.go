@@ -97,6 +97,8 @@ type Options struct {
 	Users UserStore
 	// Reverse serves GET /api/v1/reverse; nil means 503.
 	Reverse ReverseStatus
+	// Routes serves GET and PUT /api/v1/reverse/routes; nil means 503.
+	Routes RouteEditor
 	// Categories serves GET /api/v1/categories; nil means 503.
 	Categories CategoryLister
 	// Lab runs the proxy lab's demonstrations (POST /api/v1/lab/forward
@@ -245,6 +247,8 @@ func (s *Server) routes() *gin.Engine {
 	api.PATCH("/users/:name", s.updateUser)
 	api.DELETE("/users/:name", s.deleteUser)
 	api.GET("/reverse", s.reverseStatus)
+	api.GET("/reverse/routes", s.getRoutes)
+	api.PUT("/reverse/routes", s.putRoutes)
 	api.GET("/categories", s.categories)
 	api.POST("/lab/forward", s.labForward)
 	api.POST("/lab/reverse", s.labReverse)
@@ -259,6 +263,7 @@ func (s *Server) routes() *gin.Engine {
 	pages.GET("/lab", s.labPage)
 	pages.GET("/policy", s.policyPage)
 	pages.GET("/categories", s.categoriesPage)
+	pages.GET("/reverse", s.reversePage)
 	return e
 }
 

@@ -209,6 +209,7 @@ func (g *gateway) newAdminUI(cfg *config.Config, stderr io.Writer) (*webui.Serve
 		Revisions:  policyEditor{g: g, store: a},
 		Users:      adminAccounts{a},
 		Reverse:    reverseStatus{g},
+		Routes:     routeEditor{file: policyEditor{g: g, store: a}},
 		Categories: categoryLister{g},
 		Events:     g.events,
 		Audit:      g.audit,
