@@ -86,6 +86,10 @@ func (s *Server) handleHTTP(rw *responseRecorder, r *http.Request, rs *reqState,
 			"This proxy carries http and https only, not "+r.URL.Scheme+".", "")
 		return
 	}
+	if isCheckHost(r.URL.Host) { // the proxy's own answer; see check.go
+		s.serveCheck(rw, r, rs)
+		return
+	}
 	host, port, err := targetOf(r.URL.Host, r.URL.Scheme)
 	if err != nil {
 		rs.denied = denyBadRequest

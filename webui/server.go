@@ -101,6 +101,9 @@ type Options struct {
 	Routes RouteEditor
 	// Categories serves GET /api/v1/categories; nil means 503.
 	Categories CategoryLister
+	// Setup tells the setup page (GET /setup) where the forward proxy
+	// listens; nil means the page says it has nothing to show (503).
+	Setup SetupInfo
 	// Lab runs the proxy lab's demonstrations (POST /api/v1/lab/forward
 	// and /api/v1/lab/reverse); nil means 503, and the lab page says the
 	// lab is not available.
@@ -260,6 +263,8 @@ func (s *Server) routes() *gin.Engine {
 	pages.GET("/", s.indexPage)
 	pages.GET("/dashboard", s.dashboardPage)
 	pages.GET("/logs", s.logsPage)
+	pages.GET("/setup", s.setupPage)
+	pages.GET("/admin-log", s.adminLogPage)
 	pages.GET("/lab", s.labPage)
 	pages.GET("/policy", s.policyPage)
 	pages.GET("/categories", s.categoriesPage)

@@ -211,6 +211,7 @@ func (g *gateway) newAdminUI(cfg *config.Config, stderr io.Writer) (*webui.Serve
 		Reverse:    reverseStatus{g},
 		Routes:     routeEditor{file: policyEditor{g: g, store: a}},
 		Categories: categoryLister{g},
+		Setup:      setupInfo{g: g},
 		Events:     g.events,
 		Audit:      g.audit,
 		Logger:     g.log,
