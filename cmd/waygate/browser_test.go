@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // chromium finds a Chromium to drive, or skips the test.
@@ -146,13 +147,25 @@ func (b *browser) login(user, password string) {
 
 // TestBrowserUI drives the admin UI in headless Chromium against a real
 // gateway: log in, see a proxied request (with a hostile path and user
-// agent) in the logs page within two seconds, found by the host and text
-// filters and shown as inert text, and the dashboard drawing its chart and
-// live ticker. Screenshots of each page are saved.
+// agent) in the logs page within two seconds, found by the user and host
+// filters (another user's request left out) and shown as inert text, and
+// the dashboard drawing its chart and live ticker. Screenshots of each
+// page are saved.
 func TestBrowserUI(t *testing.T) {
 	chromium(t)
 	s := newSite(t)
 	s.writeConfig(t, "127.0.0.0/8", "")
+	// Proxy users, so that the logs can be searched by user.
+	hash, err := bcrypt.GenerateFromPassword([]byte("proxy pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(s.config)
+	withAuth := strings.Replace(string(cfg), "  timeouts:\n", "  auth:\n    users:\n      - name: browser-alice\n        password_hash: \""+string(hash)+
+		"\"\n      - name: browser-bob\n        password_hash: \""+string(hash)+"\"\n  timeouts:\n", 1)
+	if err := os.WriteFile(s.config, []byte(withAuth), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("WAYGATE_ADMIN_PASSWORD", "browser test password")
 	p := startProcess(t, s.config)
 	b := newBrowser(t, "http://"+p.admin)
@@ -162,9 +175,18 @@ func TestBrowserUI(t *testing.T) {
 	b.login("admin", "browser test password")
 	b.shot("start")
 
+	// Another user's request to the same host first (the audit trail is
+	// written in order), which the user filter leaves out.
+	bobs := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: p.proxy, User: url.UserPassword("browser-bob", "proxy pw")})}
+	defer bobs.CloseIdleConnections()
+	if resp, err := (&http.Client{Transport: bobs, Timeout: 10 * time.Second}).Get(s.origin.URL + "/seen-by-bob"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("bob's request: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	// A request with a hostile path and user agent, through the proxy.
 	const hostileUA = `<img src=x onerror=alert(2)>`
-	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: p.proxy})}
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: p.proxy, User: url.UserPassword("browser-alice", "proxy pw")})}
 	defer tr.CloseIdleConnections()
 	proxied := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	req, _ := http.NewRequest(http.MethodGet, s.origin.URL+"/seen-in-browser/<script>alert(1)</script>", nil)
@@ -174,11 +196,14 @@ func TestBrowserUI(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("proxied request: %s", resp.Status)
+	}
 	made := time.Now()
 
 	host := strings.TrimPrefix(s.origin.URL, "http://")
 	host = host[:strings.LastIndex(host, ":")]
-	logsURL := b.base + "/logs?" + url.Values{"host": {host}, "q": {"seen-in-browser"}}.Encode()
+	logsURL := b.base + "/logs?" + url.Values{"user": {"browser-alice"}, "host": {host}}.Encode()
 	var rows string
 	for deadline := made.Add(2 * time.Second); ; {
 		b.do("logs page", chromedp.Navigate(logsURL), chromedp.WaitVisible(chromedp.ID("logs")))
@@ -191,6 +216,9 @@ func TestBrowserUI(t *testing.T) {
 	}
 	if !strings.Contains(rows, "seen-in-browser") {
 		t.Fatalf("the request is not in the logs page %v after it was made; rows: %q", time.Since(made).Round(time.Millisecond), rows)
+	}
+	if strings.Contains(rows, "seen-by-bob") {
+		t.Errorf("the user filter let another user's request through: %q", rows)
 	}
 	if !strings.Contains(rows, "<script>alert(1)</script>") {
 		t.Errorf("the hostile path is not shown as text: %q", rows)
