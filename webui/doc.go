@@ -4,11 +4,20 @@
 // templates and assets, no inline script) and the JSON endpoints under
 // /api/v1/.
 //
+// The pages: Start, Dashboard (live figures and charts), Logs (search,
+// event details, export, live tail), Policy (rules and "test a URL"),
+// Categories (sources, counts, inline lists), Reverse (routes, backends'
+// health, route editing), Setup (client setup and the "am I going through
+// Waygate?" check), Admin log (admin events, revisions, rollback) and Proxy
+// lab (forward and reverse proxying demonstrated side by side). Each is an
+// html/template shell; its script in static/ fills it from the API.
+//
 // It is the only package of the module that imports Gin, and nothing else
 // in the module imports it. It reaches the rest of the gateway only through
 // the small interfaces it defines (AccountStore, SessionStore, TokenStore,
 // LogSearcher, StatsSource, Explainer, PolicyEditor, RevisionSource,
-// EventStream, AuditRecorder, UserStore, ReverseStatus, CategoryLister),
+// EventStream, AuditRecorder, UserStore, ReverseStatus, CategoryLister,
+// RouteEditor, SetupInfo, Lab),
 // which cmd/waygate implements with thin adapters over the real stores. It
 // imports waygate/audit, which holds only data types (Event, Query, Page,
 // Bucket, Count) and no storage code, so that the audit store satisfies
@@ -40,7 +49,8 @@
 // Failed logins are throttled per client address (per /64 for IPv6) and
 // per user name.
 //
-// Every response carries a strict Content-Security-Policy, nosniff,
+// Every response carries a strict Content-Security-Policy (the setup
+// page's also lets images come from the proxy's check host), nosniff,
 // Referrer-Policy no-referrer and X-Frame-Options DENY; API responses and
 // pages are Cache-Control: no-store. Request bodies are limited to 1 MiB.
 package webui
