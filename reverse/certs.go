@@ -53,10 +53,12 @@ const (
 type CertStore struct {
 	pairs []CertPair
 	// Self-signed mode (no pairs): the directory ("" keeps the
-	// certificate in memory only) and the names it must cover.
-	dir   string
-	names []string
-	ips   []netip.Addr
+	// certificate in memory only), the names of the certificate's and
+	// key's files in it, and the names it must cover.
+	dir               string
+	certFile, keyFile string
+	names             []string
+	ips               []netip.Addr
 
 	now    func() time.Time
 	reload sync.Mutex // serializes Reload
@@ -90,7 +92,24 @@ type certSet struct {
 // is generated. An empty selfSignedDir keeps it in memory only (a new
 // certificate on every start).
 func NewCertStore(pairs []CertPair, selfSignedDir string, hosts []string) (*CertStore, error) {
-	s := &CertStore{pairs: slices.Clone(pairs), dir: selfSignedDir, now: time.Now}
+	return NewCertStoreNamed(pairs, selfSignedDir, "", hosts)
+}
+
+// NewCertStoreNamed is [NewCertStore] with the self-signed certificate
+// kept in selfSignedDir as selfSignedName+".crt" and selfSignedName+".key"
+// instead of [SelfSignedCertFile] and [SelfSignedKeyFile], so that two
+// listeners can keep their own self-signed certificates in one directory.
+// An empty selfSignedName means the default names; one that is not a
+// plain file name (it contains a path separator, or is "." or "..") is
+// an error.
+func NewCertStoreNamed(pairs []CertPair, selfSignedDir, selfSignedName string, hosts []string) (*CertStore, error) {
+	s := &CertStore{pairs: slices.Clone(pairs), dir: selfSignedDir, certFile: SelfSignedCertFile, keyFile: SelfSignedKeyFile, now: time.Now}
+	if selfSignedName != "" {
+		if selfSignedName == "." || selfSignedName == ".." || strings.ContainsAny(selfSignedName, `/\`) {
+			return nil, fmt.Errorf("reverse: self-signed certificate name %q is not a plain file name", selfSignedName)
+		}
+		s.certFile, s.keyFile = selfSignedName+".crt", selfSignedName+".key"
+	}
 	for i, p := range pairs {
 		if p.CertFile == "" || p.KeyFile == "" {
 			return nil, fmt.Errorf("reverse: certificate %d: both a certificate file and a key file are needed", i+1)
@@ -242,8 +261,8 @@ func certLoadPair(p CertPair) (*tls.Certificate, error) {
 // selfSigned returns the self-signed certificate: the one on disk when it
 // still fits, else a new one (written to disk when there is a directory).
 func (s *CertStore) selfSigned(now time.Time) (*tls.Certificate, error) {
-	certPath := filepath.Join(s.dir, SelfSignedCertFile)
-	keyPath := filepath.Join(s.dir, SelfSignedKeyFile)
+	certPath := filepath.Join(s.dir, s.certFile)
+	keyPath := filepath.Join(s.dir, s.keyFile)
 	if s.dir != "" {
 		if c, err := certLoadPair(CertPair{certPath, keyPath}); err == nil && s.selfSignedFits(c.Leaf, now) {
 			return c, nil

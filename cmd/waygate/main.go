@@ -20,6 +20,7 @@ import (
 
 	"waygate/cmd/waygate/internal/config"
 	"waygate/proxy"
+	"waygate/reverse"
 )
 
 const usage = `usage: waygate [command] [flags]
@@ -143,6 +144,14 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 			for _, p := range st.Problems {
 				fmt.Fprintln(stdout, "  "+p.String())
 			}
+		}
+	}
+	if err == nil && cfg.Admin.TLS.Enabled && len(cfg.Admin.TLS.Certificates) > 0 {
+		// The admin certificates are read as serve reads them (never the
+		// self-signed one, which check would have to write).
+		pairs := adminCertPairs(cfg, path)
+		if _, cerr := reverse.NewCertStoreNamed(pairs, cfg.DataDir, adminSelfSignedName, nil); cerr != nil {
+			err = adminCertError(cerr, pairs, path)
 		}
 	}
 	if err != nil {

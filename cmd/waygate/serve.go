@@ -68,6 +68,7 @@ type gateway struct {
 	proxyLn    net.Listener
 	admin      *http.Server
 	adminLn    net.Listener
+	adminTLS   *adminTLS // the admin listener's certificates; nil when it serves plain HTTP
 	audit      audit.Sink
 	auditStore *auditsqlite.Store // nil with the audit trail off
 	watcher    *watcher           // nil without a config file
@@ -119,6 +120,12 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 			g.proxyLn.Close()
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
+		if cfg.Admin.TLS.Enabled {
+			if g.adminTLS, err = newAdminTLS(cfg, path, g.adminLn.Addr()); err != nil {
+				g.closeListeners()
+				return nil, err
+			}
+		}
 		g.lab = g.startLab(cfg)
 		ui, err := g.newAdminUI(cfg, logw)
 		if err != nil {
@@ -127,6 +134,9 @@ func newGateway(path string, cfg *config.Config, logw io.Writer) (*gateway, erro
 		}
 		// No WriteTimeout: the live event stream stays open.
 		g.admin = &http.Server{Handler: g.adminHandler(ui.Handler()), ReadHeaderTimeout: 10 * time.Second}
+		if g.adminTLS != nil {
+			g.admin.TLSConfig = g.adminTLS.tlsConfig()
+		}
 		g.admin.RegisterOnShutdown(ui.CloseStreams)
 	}
 	if err := g.rev.listen(&cfg.Reverse); err != nil {
@@ -221,8 +231,9 @@ func (g *gateway) proxyOptions(cfg *config.Config, resolver *upstream.Resolver) 
 	return opts, err
 }
 
-// watchFiles points the watcher at the config file and the running
-// policy's list files.
+// watchFiles points the watcher at the config file, the running
+// policy's list files and the certificate files of the reverse proxy and
+// the admin listener.
 func (g *gateway) watchFiles() {
 	if g.watcher == nil {
 		return
@@ -231,6 +242,7 @@ func (g *gateway) watchFiles() {
 	if g.rev.srv != nil {
 		files = append(files, g.rev.srv.CertFiles()...)
 	}
+	files = append(files, g.adminTLS.files()...)
 	g.watcher.set(files)
 }
 
@@ -353,7 +365,8 @@ func (g *gateway) registerResolverMetrics() {
 }
 
 // adminHandler serves health and metrics (without a login, for probes
-// and scrapers on the admin listener) and the web UI.
+// and scrapers on the admin listener) and the web UI. Over HTTPS every
+// answer, health and metrics too, carries Strict-Transport-Security.
 func (g *gateway) adminHandler(ui http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", ui)
@@ -362,7 +375,13 @@ func (g *gateway) adminHandler(ui http.Handler) http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
-	return mux
+	if g.adminTLS == nil {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", adminHSTS)
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // run serves until SIGTERM or SIGINT, reloading on SIGHUP and on changes
@@ -397,8 +416,17 @@ func (g *gateway) run() error {
 	go func() { errc <- g.proxy.Serve(g.proxyLn) }()
 	g.log.Info("forward proxy listening", "addr", g.proxyLn.Addr().String(), "config", g.configName())
 	if g.admin != nil {
-		go func() { errc <- g.admin.Serve(g.adminLn) }()
-		g.log.Info("admin listening", "addr", g.adminLn.Addr().String())
+		scheme := "http"
+		if g.adminTLS != nil {
+			scheme = "https"
+			go func() { errc <- g.admin.ServeTLS(g.adminLn, "", "") }()
+			if exp := g.adminTLS.expired(); len(exp) > 0 {
+				g.log.Warn("admin tls: serving certificates that are not valid now", "certificates", exp)
+			}
+		} else {
+			go func() { errc <- g.admin.Serve(g.adminLn) }()
+		}
+		g.log.Info("admin listening", "addr", g.adminLn.Addr().String(), "url", scheme+"://"+g.adminLn.Addr().String()+"/")
 	}
 	if g.rev.plainLn != nil {
 		go func() { errc <- g.rev.srv.ServePlain(g.rev.plainLn) }()
@@ -470,6 +498,15 @@ func (g *gateway) reload(why string) {
 			rev, err = g.rev.srv.Prepare(rcfg)
 		}
 	}
+	// The admin certificates (also re-read from unchanged files, for
+	// renewals); what they cannot load fails the reload like the rest.
+	var adminCommit func()
+	if err == nil && g.adminTLS != nil {
+		adminCommit, err = g.adminTLS.prepare(cfg, g.path)
+		if err != nil && rev != nil {
+			g.rev.srv.Discard(rev)
+		}
+	}
 	if err == nil {
 		err = g.proxy.Reload(opts)
 		if err != nil && rev != nil {
@@ -480,12 +517,18 @@ func (g *gateway) reload(why string) {
 		g.rev.dialer.Store(revDialer)
 		g.rev.srv.Commit(rev)
 	}
+	if err == nil && adminCommit != nil {
+		adminCommit()
+		if exp := g.adminTLS.expired(); len(exp) > 0 {
+			g.log.Warn("admin tls: serving certificates that are not valid now", "certificates", exp)
+		}
+	}
 	if err != nil {
 		g.log.Error("reload failed; keeping the running config", "trigger", why, "error", err)
 		g.adminEvent("reload", why, err)
 		return
 	}
-	if cfg.Proxy.Listen != g.cfg.Proxy.Listen || cfg.Admin.Listen != g.cfg.Admin.Listen ||
+	if cfg.Proxy.Listen != g.cfg.Proxy.Listen || cfg.Admin.Listen != g.cfg.Admin.Listen || cfg.Admin.TLS.Enabled != g.cfg.Admin.TLS.Enabled ||
 		cfg.Proxy.Timeouts.ReadHeader != g.cfg.Proxy.Timeouts.ReadHeader ||
 		cfg.Proxy.Timeouts.Idle != g.cfg.Proxy.Timeouts.Idle ||
 		cfg.Proxy.Limits.MaxHeaderBytes != g.cfg.Proxy.Limits.MaxHeaderBytes ||
@@ -493,7 +536,7 @@ func (g *gateway) reload(why string) {
 		cfg.Reverse.Listen != g.cfg.Reverse.Listen || cfg.Reverse.TLS.Listen != g.cfg.Reverse.TLS.Listen ||
 		cfg.Reverse.Timeouts.ReadHeader != g.cfg.Reverse.Timeouts.ReadHeader || cfg.Reverse.Timeouts.Idle != g.cfg.Reverse.Timeouts.Idle ||
 		cfg.Reverse.Limits.MaxHeaderBytes != g.cfg.Reverse.Limits.MaxHeaderBytes {
-		g.log.Warn("listen addresses, header/idle timeouts, max_header_bytes, log, data_dir and audit take effect at the next restart")
+		g.log.Warn("listen addresses, admin.tls.enabled, header/idle timeouts, max_header_bytes, log, data_dir and audit take effect at the next restart")
 	}
 	g.cfg, g.resolver, g.files, g.dialer = cfg, resolver, opts.Filter.Files(), opts.Dialer
 	g.engine.Store(opts.Filter)

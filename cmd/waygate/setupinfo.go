@@ -109,10 +109,11 @@ func (s setupInfo) Setup(context.Context) (webui.Setup, error) {
 		Auth:          auth,
 		CheckURL:      "http://" + proxy.CheckHost + "/",
 		CheckImage:    "http://" + proxy.CheckHost + proxy.CheckPixelPath,
-		// AdminTLS stays false: the admin listener serves plain HTTP (the
-		// config has no admin TLS settings), and the web UI sees a TLS
-		// request for itself. (http.Server.TLSConfig is no sign of TLS:
-		// Serve fills it in for HTTP/2 anyway.)
+		// The admin listener serves HTTPS as admin.tls.enabled said at
+		// start (a change takes effect at the next restart).
+		// (http.Server.TLSConfig is no sign of TLS: Serve fills it in for
+		// HTTP/2 anyway.)
+		AdminTLS: g.adminTLS != nil,
 	}
 	ta, ok := g.proxyLn.Addr().(*net.TCPAddr)
 	if !ok {

@@ -215,6 +215,8 @@ func (g *gateway) newAdminUI(cfg *config.Config, stderr io.Writer) (*webui.Serve
 		Events:     g.events,
 		Audit:      g.audit,
 		Logger:     g.log,
+		// HTTPS on the admin listener: Secure cookies and HSTS.
+		Secure: g.adminTLS != nil,
 	}
 	if g.auditStore != nil {
 		opts.Logs, opts.Stats = g.auditStore, g.auditStore

@@ -115,6 +115,7 @@ func Default() *Config {
 		},
 		Admin: Admin{
 			Listen: "127.0.0.1:9090",
+			TLS:    AdminTLS{Certificates: []CertPair{}},
 		},
 		Reverse: Reverse{
 			Listen:         "",

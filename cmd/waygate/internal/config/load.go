@@ -169,6 +169,10 @@ func (d *decoder) parse(data []byte) *Config {
 		})},
 		{"admin", d.section([]field{
 			{"listen", d.str(&cfg.Admin.Listen)},
+			{"tls", d.section([]field{
+				{"enabled", d.boolean(&cfg.Admin.TLS.Enabled)},
+				{"certificates", d.certPairs(&cfg.Admin.TLS.Certificates)},
+			})},
 		})},
 		{"reverse", d.reverse(&cfg.Reverse)},
 		{"categories", d.categories(&cfg.Categories)},

@@ -143,7 +143,13 @@ dns:
   max_ttl: 5m
   negative_ttl: 0s
 admin:
-  listen: ""
+  listen: "[::1]:9443"
+  tls:
+    enabled: true
+    certificates:
+      - {cert: certs/admin.pem, key: certs/admin.key}
+      - cert: /etc/ssl/admin2.pem
+        key: /etc/ssl/admin2.key
 `
 	got, err := config.Parse("full.yaml", []byte(src))
 	if err != nil {
@@ -177,7 +183,10 @@ admin:
 		HostsFile: "none", Timeout: time.Second, Attempts: 2,
 		MinTTL: 0, MaxTTL: 5 * time.Minute, NegativeTTL: 0,
 	}
-	want.Admin.Listen = ""
+	want.Admin = config.Admin{Listen: "[::1]:9443", TLS: config.AdminTLS{Enabled: true, Certificates: []config.CertPair{
+		{Cert: "certs/admin.pem", Key: "certs/admin.key"},
+		{Cert: "/etc/ssl/admin2.pem", Key: "/etc/ssl/admin2.key"},
+	}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", got, want)
 	}
@@ -280,6 +289,22 @@ func TestParseErrors(t *testing.T) {
 			[]string{`w.yaml:3:11: proxy.listen: "localhost" is not a host:port address (missing port in address)`}},
 		{"bad listen port", "schema_version: 1\nadmin:\n  listen: ':http'\n",
 			[]string{`w.yaml:3:11: admin.listen: ":http": port must be a number from 1 to 65535`}},
+		{"admin tls cert without key", "schema_version: 1\nadmin:\n  tls:\n    enabled: true\n    certificates:\n      - {cert: admin.pem}\n",
+			[]string{"w.yaml:6:9: admin.tls.certificates[0].key: a certificate needs a key file (and a cert file)"}},
+		{"admin tls key without cert", "schema_version: 1\nadmin:\n  tls:\n    enabled: true\n    certificates:\n      - {cert: a.pem, key: a.key}\n      - key: b.key\n",
+			[]string{"w.yaml:7:9: admin.tls.certificates[1].cert: a certificate needs a cert file (and a key file)"}},
+		{"admin tls empty key", "schema_version: 1\nadmin:\n  tls:\n    enabled: true\n    certificates:\n      - cert: a.pem\n        key: ''\n",
+			[]string{"w.yaml:7:14: admin.tls.certificates[0].key: a certificate needs a key file (and a cert file)"}},
+		{"admin tls certificates while disabled", "schema_version: 1\nadmin:\n  tls:\n    certificates:\n      - {cert: a.pem, key: a.key}\n",
+			[]string{"w.yaml:5:7: admin.tls.certificates: set, but admin.tls.enabled is false (HTTPS is off)"}},
+		{"admin tls without listener", "schema_version: 1\nadmin:\n  listen: ''\n  tls: {enabled: true}\n",
+			[]string{`w.yaml:4:18: admin.tls.enabled: true, but admin.listen is "" (the admin listener is off)`}},
+		{"admin tls enabled not bool", "schema_version: 1\nadmin:\n  tls:\n    enabled: on\n",
+			[]string{`w.yaml:4:14: admin.tls.enabled: expected true or false, got the string "on"`}},
+		{"admin tls certificate as string", "schema_version: 1\nadmin:\n  tls:\n    enabled: true\n    certificates: [a.pem]\n",
+			[]string{`w.yaml:5:20: admin.tls.certificates[0]: expected a mapping of keys, got the string "a.pem"`}},
+		{"admin tls unknown key", "schema_version: 1\nadmin:\n  tls:\n    enable: true\n",
+			[]string{`w.yaml:4:5: admin.tls: unknown key "enable" (did you mean "enabled"?)`}},
 		{"bad parent", "schema_version: 1\nproxy:\n  parent: https://p:1\n",
 			[]string{`w.yaml:3:11: proxy.parent: "https://p:1" must be an http://host:port URL`}},
 		{"parent without port", "schema_version: 1\nproxy:\n  parent: http://p\n",
@@ -423,6 +448,21 @@ func TestValidate(t *testing.T) {
 		}, nil},
 		{"unnormalised dns server", func(c *config.Config) { c.DNS.Servers = []string{"::1", "10.0.0.1:53"} }, nil},
 		{"admin disabled", func(c *config.Config) { c.Admin.Listen = "" }, nil},
+		{"admin tls self-signed", func(c *config.Config) { c.Admin.TLS.Enabled = true }, nil},
+		{"admin tls certificates", func(c *config.Config) {
+			c.Admin.TLS = config.AdminTLS{Enabled: true, Certificates: []config.CertPair{{Cert: "a.pem", Key: "a.key"}}}
+		}, nil},
+		{"admin tls pair incomplete", func(c *config.Config) {
+			c.Admin.TLS = config.AdminTLS{Enabled: true, Certificates: []config.CertPair{{Key: "a.key"}, {Cert: "b.pem"}}}
+		}, []string{
+			"admin.tls.certificates[0].cert: a certificate needs a cert file (and a key file)",
+			"admin.tls.certificates[1].key: a certificate needs a key file (and a cert file)",
+		}},
+		{"admin tls without listener", func(c *config.Config) { c.Admin.Listen, c.Admin.TLS.Enabled = "", true },
+			[]string{`admin.tls.enabled: true, but admin.listen is "" (the admin listener is off)`}},
+		{"admin tls certificates while disabled", func(c *config.Config) {
+			c.Admin.TLS.Certificates = []config.CertPair{{Cert: "a.pem", Key: "a.key"}}
+		}, []string{"admin.tls.certificates: set, but admin.tls.enabled is false (HTTPS is off)"}},
 		{"schema version", func(c *config.Config) { c.SchemaVersion = 0 },
 			[]string{"schema_version: unsupported schema_version 0 (this build supports 1)"}},
 		{"empty listen", func(c *config.Config) { c.Proxy.Listen = "" },

@@ -294,9 +294,25 @@ type DNS struct {
 	NegativeTTL time.Duration `yaml:"negative_ttl"`
 }
 
-// Admin configures the admin listener (metrics, health, later the web UI).
+// Admin configures the admin listener: the web UI, its API, health and
+// metrics.
 type Admin struct {
 	// Listen is the admin host:port. Default "127.0.0.1:9090". Empty
 	// (written as "") disables the admin listener.
 	Listen string `yaml:"listen"`
+	// TLS serves the admin listener over HTTPS. Off by default.
+	TLS AdminTLS `yaml:"tls"`
+}
+
+// AdminTLS configures HTTPS on the admin listener (TLS 1.2 and later,
+// HTTP/2). Certificate paths are not checked here: a relative path is
+// relative to the config file's directory and is resolved, and read, by
+// the caller.
+type AdminTLS struct {
+	// Enabled serves the admin listener over HTTPS instead of plain HTTP.
+	// Default false.
+	Enabled bool `yaml:"enabled"`
+	// Certificates are chosen by SNI. Empty (the default) means a
+	// self-signed certificate generated into data_dir. They need Enabled.
+	Certificates []CertPair `yaml:"certificates"`
 }

@@ -144,10 +144,32 @@ func (c *Config) problems() []Problem {
 			k.add("admin.listen", "%v", err)
 		}
 	}
+	k.adminTLS(&c.Admin)
 	c.reverseProblems(&k)
 	c.policyProblems(&k)
 	c.auditProblems(&k)
 	return k.probs
+}
+
+// adminTLS checks admin.tls: every certificate needs both files, and
+// certificates or enabled make sense only with TLS on and a listener.
+func (k *checker) adminTLS(a *Admin) {
+	t := &a.TLS
+	for i, cp := range t.Certificates {
+		p := fmt.Sprintf("admin.tls.certificates[%d]", i)
+		if cp.Cert == "" {
+			k.add(p+".cert", "a certificate needs a cert file (and a key file)")
+		}
+		if cp.Key == "" {
+			k.add(p+".key", "a certificate needs a key file (and a cert file)")
+		}
+	}
+	switch {
+	case t.Enabled && a.Listen == "":
+		k.add("admin.tls.enabled", `true, but admin.listen is "" (the admin listener is off)`)
+	case len(t.Certificates) > 0 && !t.Enabled:
+		k.add("admin.tls.certificates", "set, but admin.tls.enabled is false (HTTPS is off)")
+	}
 }
 
 func (k *checker) prefixes(path string, ps []netip.Prefix) {
