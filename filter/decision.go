@@ -46,9 +46,10 @@ const (
 	ReasonRule                        // the rule named in Decision.Rule matched
 	ReasonInvalidTarget               // the host or URL cannot be normalized: blocked, failing closed
 	ReasonWarnAccepted                // a warn rule matched and the user chose to continue (set by the proxy)
+	ReasonGateway                     // the gateway answered the request itself without asking the policy (set by the proxy)
 )
 
-var reasonNames = [...]string{"default", "rule", "invalid_target", "warn_accepted"}
+var reasonNames = [...]string{"default", "rule", "invalid_target", "warn_accepted", "gateway"}
 
 // String returns the reason's stable name.
 func (r Reason) String() string {

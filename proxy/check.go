@@ -86,11 +86,11 @@ func isCheckHost(hostport string) bool {
 // serveCheck answers a request for CheckHost: the check page at "/", the
 // pixel at CheckPixelPath. It runs after the client was admitted and
 // authenticated like any other request and never looks anything up or
-// dials. The audit trail records it as an allowed request (with no rule:
-// the policy is not asked, since nothing leaves the gateway), so that
-// admins can see who checked.
+// dials. The audit trail records it as an allowed request with reason
+// gateway (the policy is not asked, since nothing leaves the gateway), so
+// that admins can see who checked.
 func (s *Server) serveCheck(w http.ResponseWriter, r *http.Request, rs *reqState) {
-	rs.decision = &filter.Decision{Action: filter.ActionAllow, Host: CheckHost}
+	rs.decision = &filter.Decision{Action: filter.ActionAllow, Reason: filter.ReasonGateway, Host: CheckHost}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		s.writePage(w, r, rs, http.StatusMethodNotAllowed, "Method not allowed", "The Waygate check answers GET only.", "")

@@ -115,7 +115,7 @@ func TestCheckAnsweredWithoutDialing(t *testing.T) {
 	if !ok {
 		t.Fatal("the pixel request is not in the audit trail")
 	}
-	if ev.Host != proxy.CheckHost || ev.Action != "allow" || ev.Status != 200 || ev.Client != "127.0.0.1" ||
+	if ev.Host != proxy.CheckHost || ev.Action != "allow" || ev.Reason != "gateway" || ev.Status != 200 || ev.Client != "127.0.0.1" ||
 		ev.Kind != "http" || ev.Query != "r=0.123" || ev.Upstream != "" {
 		t.Errorf("audit event %+v", ev)
 	}

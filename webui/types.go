@@ -198,7 +198,7 @@ type ExplainRequest struct {
 type Explanation struct {
 	// Action is allow, block, warn or monitor.
 	Action string
-	// Reason is default, rule, invalid_target or warn_accepted.
+	// Reason is default, rule, invalid_target, warn_accepted or gateway.
 	Reason string
 	// Rule names the rule that matched; empty for the default.
 	Rule string
