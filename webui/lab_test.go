@@ -170,9 +170,7 @@ func TestLabPage(t *testing.T) {
 			assertNoInlineScript(t, body)
 		})
 	}
-	// The page's script is served.
-	e := newEnv(t, nil)
-	if w := e.do(req{method: "GET", path: "/static/lab.js"}); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"use strict"`) {
-		t.Errorf("lab.js: %d", w.Code)
-	}
+	// The page's script is served, runs the demonstrations with a POST
+	// (Waygate.api adds the CSRF token) and follows the live stream.
+	assertScript(t, newEnv(t, nil), "lab.js", `W.api("POST", url)`, "W.liveStream(eventsURL", "audit: addEvent", "textContent")
 }

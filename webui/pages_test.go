@@ -2,7 +2,9 @@ package webui
 
 import (
 	"html"
+	"io/fs"
 	"net/http"
+	"path"
 	"regexp"
 	"strings"
 	"testing"
@@ -48,14 +50,23 @@ func TestLoginPage(t *testing.T) {
 
 var scriptTag = regexp.MustCompile(`(?i)<script[^>]*>`)
 
+// commonScript is the tag of static/common.js, which every page script
+// uses, so it must come first.
+const commonScript = `<script src="/static/common.js">`
+
 // assertNoInlineScript checks that every script comes from a file (CSP
-// forbids inline script) and that no event handler attributes are used.
+// forbids inline script), that common.js comes before the others, and
+// that no event handler attributes are used.
 func assertNoInlineScript(t *testing.T, body string) {
 	t.Helper()
-	for _, tag := range scriptTag.FindAllString(body, -1) {
+	tags := scriptTag.FindAllString(body, -1)
+	for _, tag := range tags {
 		if !strings.Contains(tag, `src="/static/`) {
 			t.Errorf("inline script %s", tag)
 		}
+	}
+	if len(tags) == 0 || tags[0] != commonScript || strings.Count(body, commonScript) != 1 {
+		t.Errorf("the first script is not common.js, or it is loaded twice: %q", tags)
 	}
 	if regexp.MustCompile(`(?i)\son[a-z]+=`).MatchString(body) || strings.Contains(body, "style=") {
 		t.Error("inline event handler or style attribute")
@@ -129,5 +140,95 @@ func TestNotFoundAndMethod(t *testing.T) {
 	}
 	if w := e.do(req{method: "GET", path: "/api/v1/logs/"}); w.Code != http.StatusNotFound {
 		t.Errorf("trailing slash: %d", w.Code)
+	}
+}
+
+// getPage GETs the page at path with r's credentials, checks that it is
+// HTML with the strict Content-Security-Policy and not to be cached, and
+// returns its body.
+func getPage(t *testing.T, e *env, r req, path string) string {
+	t.Helper()
+	r.method, r.path = "GET", path
+	w := e.do(r)
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("%d %q %s", w.Code, w.Header().Get("Content-Type"), w.Body)
+	}
+	if w.Header().Get("Content-Security-Policy") != contentSecurityPolicy || w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("headers %v", w.Header())
+	}
+	return w.Body.String()
+}
+
+// forbiddenInScripts are what no script of the UI may hold: HTML sinks and
+// code from strings (values from traffic go in as text), dialogs (a
+// browser test fails on one: confirmations are a second button in the
+// page) and inline style (the Content-Security-Policy refuses it).
+var forbiddenInScripts = []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
+	`setTimeout("`, "javascript:", "alert(", "confirm(", "prompt(", ".style", `setAttribute("style"`}
+
+// assertScript fetches /static/name and checks that it is served as
+// JavaScript in strict mode, holds none of forbiddenInScripts and holds
+// every string of want. It returns the script.
+func assertScript(t *testing.T, e *env, name string, want ...string) string {
+	t.Helper()
+	w := e.do(req{method: "GET", path: "/static/" + name})
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "text/javascript; charset=utf-8" || w.Body.Len() == 0 {
+		t.Fatalf("%s: %d %q", name, w.Code, w.Header().Get("Content-Type"))
+	}
+	js := w.Body.String()
+	for _, bad := range forbiddenInScripts {
+		if strings.Contains(js, bad) {
+			t.Errorf("%s uses %s", name, bad)
+		}
+	}
+	for _, s := range append([]string{`"use strict"`}, want...) {
+		if !strings.Contains(js, s) {
+			t.Errorf("%s lacks %s", name, s)
+		}
+	}
+	return js
+}
+
+// TestScripts checks every script the UI serves: common.js with the
+// helpers the pages share (text only, the CSRF token on state changes,
+// the login link on 401, the live stream with its backoff), and every
+// other script for the forbidden constructs.
+func TestScripts(t *testing.T) {
+	e := newEnv(t, nil)
+	assertScript(t, e, "common.js", "window.Waygate = Object.freeze(", "textContent", `meta[name="csrf-token"]`,
+		`opts.headers["X-CSRF-Token"] = csrf()`, `method !== "GET" && method !== "HEAD"`, `credentials: "same-origin"`,
+		`a.href = "/login"`, "createElementNS", "new EventSource(url)", `"audit"`, `"dropped"`, "backoff * 2, 60000",
+		`"pagehide"`, `"pageshow"`)
+	files, err := fs.Glob(staticFS, "static/*.js")
+	if err != nil || len(files) < 10 {
+		t.Fatalf("scripts %v: %v", files, err)
+	}
+	for _, f := range files {
+		name := path.Base(f)
+		t.Run(name, func(t *testing.T) {
+			js := assertScript(t, e, name)
+			// Page scripts use the shared helpers rather than copies.
+			if name != "common.js" && name != "login.js" && !strings.Contains(js, "var W = window.Waygate") {
+				t.Errorf("%s does not use common.js", name)
+			}
+			for _, copied := range []string{"function el(", "function clear(", "function $(", "function pad(",
+				`"Your session has ended. "`, `querySelector('meta[name="csrf-token"]')`, "function svgEl(", "new EventSource(eventsURL)"} {
+				if name != "common.js" && strings.Contains(js, copied) {
+					t.Errorf("%s has its own copy of %s", name, copied)
+				}
+			}
+		})
+	}
+	// Every page template is built on the "head" template, which loads
+	// common.js; none loads it again.
+	pages, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
+		b, _ := templateFS.ReadFile(p)
+		if path.Base(p) != "base.html" && (!strings.HasPrefix(string(b), `{{template "head" .}}`) || strings.Contains(string(b), "common.js")) {
+			t.Errorf("%s does not start with the head template, or loads common.js itself", p)
+		}
 	}
 }

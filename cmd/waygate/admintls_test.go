@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -12,7 +11,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -61,66 +59,18 @@ admin:
 %s%s`, dataDir, adminExtra, extra)
 }
 
-// writeFileRename writes data to path through a temporary file and a
-// rename, as config management does.
-func writeFileRename(t *testing.T, path string, data []byte, perm os.FileMode) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, perm); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // startLogged starts `waygate serve` like startProcess and returns it
 // with every log line up to and including "admin listening", by message.
 func startLogged(t *testing.T, configPath string) (*process, map[string]map[string]any) {
 	t.Helper()
-	p := &process{t: t, lines: make(chan map[string]any, 256), done: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], "serve", "-config", configPath)
-	p.cmd.Env = append(os.Environ(), "WAYGATE_TEST_MAIN=1", "HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9")
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) != nil {
-				m = map[string]any{"msg": sc.Text()}
-			}
-			select {
-			case p.lines <- m:
-			default:
-			}
-		}
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-	})
+	p := spawn(t, configPath)
 	seen := map[string]map[string]any{}
-	deadline := time.After(30 * time.Second)
-	for seen["admin listening"] == nil {
-		select {
-		case m := <-p.lines:
-			if msg, ok := m["msg"].(string); ok {
-				seen[msg] = m
-			}
-		case <-p.done:
-			t.Fatalf("process exited (%v) before listening", p.err)
-		case <-deadline:
-			t.Fatal(`no log line "admin listening"`)
+	p.waitFor(`"admin listening"`, 30*time.Second, func(m map[string]any) bool {
+		if msg, ok := m["msg"].(string); ok {
+			seen[msg] = m
 		}
-	}
+		return m["msg"] == "admin listening"
+	})
 	p.proxy, _ = seen["forward proxy listening"]["addr"].(string)
 	p.admin, _ = seen["admin listening"]["addr"].(string)
 	return p, seen
@@ -130,19 +80,9 @@ func startLogged(t *testing.T, configPath string) (*process, map[string]map[stri
 // has the value val.
 func (p *process) waitLogWith(msg, key, val string) map[string]any {
 	p.t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		select {
-		case m := <-p.lines:
-			if m["msg"] == msg && m[key] == val {
-				return m
-			}
-		case <-p.done:
-			p.t.Fatalf("process exited (%v) before logging %q with %s=%q", p.err, msg, key, val)
-		case <-deadline:
-			p.t.Fatalf("no log line %q with %s=%q", msg, key, val)
-		}
-	}
+	return p.waitFor(fmt.Sprintf("%q with %s=%q", msg, key, val), 20*time.Second, func(m map[string]any) bool {
+		return m["msg"] == msg && m[key] == val
+	})
 }
 
 // runFailing runs the subcommand ("serve", "check") with configPath and

@@ -34,47 +34,23 @@ func TestBrowserLab(t *testing.T) {
 	}
 
 	// Forward: the origin saw Via and no client address.
-	b.do("run forward", chromedp.Click(chromedp.ID("run-forward")))
-	if !b.until(`document.getElementById("forward-status").textContent.startsWith("Done")`, 15*time.Second) {
-		t.Fatalf("forward demonstration: %q", b.text(chromedp.Text(chromedp.ID("forward-status"))))
-	}
-	origin := b.text(chromedp.Text(chromedp.ID("forward-server")))
-	for _, want := range []string{"Via", "1.1 waygate", "X-Forwarded-For", "(not sent)", "Connection from", "127.0.0.1:"} {
-		if !strings.Contains(origin, want) {
-			t.Errorf("what the origin saw lacks %q: %q", want, origin)
-		}
-	}
+	runDemo(b, "forward", "Done")
+	origin := textHas(b, "forward-server", "what the origin saw", "Via", "1.1 waygate", "X-Forwarded-For", "(not sent)",
+		"Connection from", "127.0.0.1:")
 	if strings.Contains(origin, labClientAddr.String()) {
 		t.Errorf("the origin's side shows the client's address: %q", origin)
 	}
-	if client := b.text(chromedp.Text(chromedp.ID("forward-client"))); !strings.Contains(client, labClientAddr.String()) || !strings.Contains(client, "GET http://") {
-		t.Errorf("what the client sent: %q", client)
-	}
-	if n := b.text(chromedp.Evaluate[string](`String(document.querySelectorAll("#forward-facts li.holds").length)`)); n != "3" {
-		t.Errorf("forward facts holding: %s, want 3: %q", n, b.text(chromedp.Text(chromedp.ID("forward-facts"))))
-	}
+	textHas(b, "forward-client", "what the client sent", labClientAddr.String(), "GET http://")
+	factsHolding(b, "forward", 3)
 
 	// Reverse: the client saw the gateway's certificate, the app saw
 	// X-Forwarded-For.
-	b.do("run reverse", chromedp.Click(chromedp.ID("run-reverse")))
-	if !b.until(`document.getElementById("reverse-status").textContent.startsWith("Done")`, 15*time.Second) {
-		t.Fatalf("reverse demonstration: %q", b.text(chromedp.Text(chromedp.ID("reverse-status"))))
-	}
-	client := b.text(chromedp.Text(chromedp.ID("reverse-client")))
-	for _, want := range []string{"The certificate it was shown", "Waygate self-signed", "SHA-256", "lab.waygate.test", "TLS 1.3", "Strict-Transport-Security"} {
-		if !strings.Contains(client, want) {
-			t.Errorf("what the client saw lacks %q: %q", want, client)
-		}
-	}
-	app := b.text(chromedp.Text(chromedp.ID("reverse-server")))
-	for _, want := range []string{"X-Forwarded-For", labClientAddr.String(), "X-Forwarded-Proto", "https", "TLS on this connection", "none"} {
-		if !strings.Contains(app, want) {
-			t.Errorf("what the app saw lacks %q: %q", want, app)
-		}
-	}
-	if n := b.text(chromedp.Evaluate[string](`String(document.querySelectorAll("#reverse-facts li.holds").length)`)); n != "4" {
-		t.Errorf("reverse facts holding: %s, want 4: %q", n, b.text(chromedp.Text(chromedp.ID("reverse-facts"))))
-	}
+	runDemo(b, "reverse", "Done")
+	textHas(b, "reverse-client", "what the client saw", "The certificate it was shown", "Waygate self-signed", "SHA-256",
+		"lab.waygate.test", "TLS 1.3", "Strict-Transport-Security")
+	textHas(b, "reverse-server", "what the app saw", "X-Forwarded-For", labClientAddr.String(), "X-Forwarded-Proto", "https",
+		"TLS on this connection", "none")
+	factsHolding(b, "reverse", 4)
 	if !b.until(`Number(document.getElementById("count-reverse").textContent) >= 1`, 10*time.Second) {
 		t.Errorf("the reverse counter did not count the reverse demonstration: %q", b.text(chromedp.Text(chromedp.ID("count-reverse"))))
 	}
@@ -106,10 +82,7 @@ func TestBrowserLab(t *testing.T) {
 	b.shot("lab")
 
 	b.do("phone width", chromedp.EmulateViewport(390, 844), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("run-forward")))
-	b.do("run forward on a phone", chromedp.Click(chromedp.ID("run-forward")))
-	if !b.until(`document.getElementById("forward-status").textContent.startsWith("Done")`, 15*time.Second) {
-		t.Fatalf("forward demonstration on a phone: %q", b.text(chromedp.Text(chromedp.ID("forward-status"))))
-	}
+	runDemo(b, "forward", "Done")
 	if wide := b.text(chromedp.Evaluate[string](`String(document.documentElement.scrollWidth > window.innerWidth + 1)`)); wide != "false" {
 		t.Errorf("the page is wider than a phone's screen")
 	}
@@ -127,18 +100,42 @@ rules:
 `)
 	p.waitLog("config reloaded")
 	b.do("desktop width", chromedp.EmulateViewport(1280, 900), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("run-forward")))
-	b.do("run forward, blocked", chromedp.Click(chromedp.ID("run-forward")))
-	if !b.until(`document.getElementById("forward-status").textContent.startsWith("Refused by the gateway: 403")`, 15*time.Second) {
-		t.Fatalf("forward demonstration under a blocking rule: %q", b.text(chromedp.Text(chromedp.ID("forward-status"))))
+	runDemo(b, "forward", "Refused by the gateway: 403")
+	textHas(b, "forward-refused", "the refusal", "Blocked by policy", "no-lab", "lab-targets", "never reached the origin")
+	textHas(b, "forward-server", "what the origin saw, when blocked,", "the gateway refused")
+	b.shot("lab-refused")
+}
+
+// runDemo runs the lab's demonstration kind ("forward", "reverse") with
+// its button and waits for its status line to start with want; the test
+// stops with what the line says otherwise.
+func runDemo(b *browser, kind, want string) {
+	b.t.Helper()
+	b.do("run "+kind, chromedp.Click(chromedp.ID("run-"+kind)))
+	if !b.until(`document.getElementById("`+kind+`-status").textContent.startsWith(`+strconv.Quote(want)+`)`, 15*time.Second) {
+		b.t.Fatalf("%s demonstration: %q, want %q first", kind, b.text(chromedp.Text(chromedp.ID(kind+"-status"))), want)
 	}
-	refusal := b.text(chromedp.Text(chromedp.ID("forward-refused")))
-	for _, want := range []string{"Blocked by policy", "no-lab", "lab-targets", "never reached the origin"} {
-		if !strings.Contains(refusal, want) {
-			t.Errorf("the refusal lacks %q: %q", want, refusal)
+}
+
+// textHas returns the text of the element with id, failing the test for
+// each of want it lacks; what names the element in the messages.
+func textHas(b *browser, id, what string, want ...string) string {
+	b.t.Helper()
+	text := b.text(chromedp.Text(chromedp.ID(id)))
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			b.t.Errorf("%s lacks %q: %q", what, w, text)
 		}
 	}
-	if origin := b.text(chromedp.Text(chromedp.ID("forward-server"))); !strings.Contains(origin, "the gateway refused") {
-		t.Errorf("what the origin saw, when blocked: %q", origin)
+	return text
+}
+
+// factsHolding checks that n of the facts the demonstration kind drew
+// hold (are shown as expected).
+func factsHolding(b *browser, kind string, n int) {
+	b.t.Helper()
+	got := b.text(chromedp.Evaluate[string](`String(document.querySelectorAll("#` + kind + `-facts li.holds").length)`))
+	if got != strconv.Itoa(n) {
+		b.t.Errorf("%s facts holding: %s, want %d: %q", kind, got, n, b.text(chromedp.Text(chromedp.ID(kind+"-facts"))))
 	}
-	b.shot("lab-refused")
 }

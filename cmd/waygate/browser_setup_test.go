@@ -113,25 +113,14 @@ func phoneFits(b *browser, name string) {
 // address and a PAC URL that works; in a Chromium without the proxy the
 // check says "no".
 func TestBrowserSetup(t *testing.T) {
-	chromium(t)
-	s := newSite(t)
-	s.writeConfig(t, "127.0.0.0/8", "")
 	const password = "setup browser test password"
-	t.Setenv("WAYGATE_ADMIN_PASSWORD", password)
-	p := startProcess(t, s.config)
-	base := "http://" + p.admin
-	api := newAPISession(t, base, "admin", password)
+	_, p, api := startUIGateway(t, password)
+	base := api.base
 
 	t.Run("through the proxy", func(t *testing.T) {
 		b := newBrowser(t, base, chromedp.ProxyServer("http://"+p.proxy))
 		b.login("admin", password)
-		b.do("setup page", chromedp.Navigate(base+"/setup"), chromedp.WaitVisible(chromedp.ID("check-result")))
-		if !b.until(`document.getElementById("check-result").classList.contains("check-yes")`, 20*time.Second) {
-			t.Fatalf("the check did not say yes: %q", b.text(chromedp.Text(chromedp.ID("check-result"))))
-		}
-		if got := b.text(chromedp.Text(chromedp.ID("check-result"))); !strings.Contains(got, "Yes, through Waygate") {
-			t.Errorf("check result %q", got)
-		}
+		checkSays(b, "yes", "Yes, through Waygate")
 		if got := b.text(chromedp.Text(chromedp.ID("proxy-address"))); got != p.proxy {
 			t.Errorf("proxy address shown %q, want %q", got, p.proxy)
 		}
@@ -191,14 +180,35 @@ func TestBrowserSetup(t *testing.T) {
 	t.Run("without a proxy", func(t *testing.T) {
 		b := newBrowser(t, base)
 		b.login("admin", password)
-		b.do("setup page", chromedp.Navigate(base+"/setup"), chromedp.WaitVisible(chromedp.ID("check-result")))
-		if !b.until(`document.getElementById("check-result").classList.contains("check-no")`, 20*time.Second) {
-			t.Fatalf("the check did not say no: %q", b.text(chromedp.Text(chromedp.ID("check-result"))))
-		}
-		if got := b.text(chromedp.Text(chromedp.ID("check-result"))); !strings.Contains(got, "No, not through Waygate") {
-			t.Errorf("check result %q", got)
-		}
+		checkSays(b, "no", "No, not through Waygate")
 	})
+}
+
+// startUIGateway starts a gateway (config: writeConfig, loopback clients)
+// for a browser test of the admin UI, with password as its first admin's,
+// and logs in to its API as that admin. It skips the test without
+// Chromium.
+func startUIGateway(t *testing.T, password string) (*testSite, *process, *apiSession) {
+	t.Helper()
+	chromium(t)
+	s := newSite(t)
+	s.writeConfig(t, "127.0.0.0/8", "")
+	t.Setenv("WAYGATE_ADMIN_PASSWORD", password)
+	p := startProcess(t, s.config)
+	return s, p, newAPISession(t, "http://"+p.admin, "admin", password)
+}
+
+// checkSays opens the setup page and waits for its check to end in state
+// ("yes" or "no"), with a text that holds want.
+func checkSays(b *browser, state, want string) {
+	b.t.Helper()
+	b.do("setup page", chromedp.Navigate(b.base+"/setup"), chromedp.WaitVisible(chromedp.ID("check-result")))
+	if !b.until(`document.getElementById("check-result").classList.contains("check-`+state+`")`, 20*time.Second) {
+		b.t.Fatalf("the check did not say %s: %q", state, b.text(chromedp.Text(chromedp.ID("check-result"))))
+	}
+	if got := b.text(chromedp.Text(chromedp.ID("check-result"))); !strings.Contains(got, want) {
+		b.t.Errorf("check result %q, want %q in it", got, want)
+	}
 }
 
 // TestBrowserAdminLog: a policy saved through the API is in the admin log
@@ -207,14 +217,9 @@ func TestBrowserSetup(t *testing.T) {
 // restores the file on disk and lists the new revision; an auditor sees
 // the log and the diffs without the rollback button.
 func TestBrowserAdminLog(t *testing.T) {
-	chromium(t)
-	s := newSite(t)
-	s.writeConfig(t, "127.0.0.0/8", "")
 	const password = "admin log browser test password"
-	t.Setenv("WAYGATE_ADMIN_PASSWORD", password)
-	p := startProcess(t, s.config)
-	base := "http://" + p.admin
-	api := newAPISession(t, base, "admin", password)
+	s, _, api := startUIGateway(t, password)
+	base := api.base
 
 	before, err := os.ReadFile(s.config)
 	if err != nil {

@@ -241,5 +241,15 @@ func TestBrowserUI(t *testing.T) {
 		t.Errorf("the dashboard ticker did not show live traffic: %q", b.text(chromedp.Text(chromedp.ID("ticker"))))
 	}
 	b.shot("dashboard")
+
+	// On a phone neither page scrolls sideways.
+	b.do("phone size", chromedp.EmulateViewport(390, 844))
+	for _, pg := range []string{"dashboard", "logs"} {
+		b.do(pg+" on a phone", chromedp.Navigate(b.base+"/"+pg), chromedp.WaitVisible(chromedp.ID("main")))
+		if !b.until(`document.documentElement.scrollWidth <= window.innerWidth`, 2*time.Second) {
+			t.Errorf("the %s page scrolls sideways on a phone", pg)
+		}
+		b.shot(pg + "-phone")
+	}
 	t.Logf("screenshots in %s", b.shots)
 }

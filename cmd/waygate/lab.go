@@ -479,16 +479,20 @@ type labReverse struct {
 
 // begin bounds a demonstration: it takes a run token (false when
 // labMaxRuns are running) and returns a context that ends after
-// labTimeout or at shutdown.
-func (l *lab) begin(ctx context.Context) (context.Context, func(), bool) {
+// labTimeout or at shutdown, and the func that ends the demonstration:
+// it writes the milliseconds it took to *millis and gives the token
+// back.
+func (l *lab) begin(ctx context.Context, millis *int64) (context.Context, func(), bool) {
 	select {
 	case l.runs <- struct{}{}:
 	default:
 		return nil, nil, false
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, labTimeout)
 	stop := context.AfterFunc(l.ctx, cancel)
 	return ctx, func() {
+		*millis = time.Since(start).Milliseconds()
 		stop()
 		cancel()
 		<-l.runs
@@ -498,22 +502,86 @@ func (l *lab) begin(ctx context.Context) (context.Context, func(), bool) {
 // labBusy is the error of a demonstration refused for load.
 const labBusy = "too many demonstrations are running at once; try again in a moment"
 
+// labExchange is what the lab client's one request of a demonstration
+// gave.
+type labExchange struct {
+	// conn is the connection the client used: its address and the
+	// request head it wrote.
+	conn *labConn
+	// resp is the answer, with its body already read into body (at most
+	// labMaxBody); nil when no answer came.
+	resp *http.Response
+	body []byte
+	// err says why no answer came, or why its body could not be read;
+	// nil when it could.
+	err error
+}
+
+// labGet makes the lab client's GET of target through tr, whose connections
+// all go to addr (from the local address from, see labDial) and are
+// recorded in the exchange's conn; the rest of tr (a forward proxy, TLS)
+// is the caller's. The request says it is the lab's and asks for JSON.
+func labGet(ctx context.Context, tr *http.Transport, addr netip.AddrPort, from netip.Addr, target string) labExchange {
+	x := labExchange{conn: &labConn{}}
+	tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		c, err := labDial(ctx, addr, from)
+		if err != nil {
+			return nil, err
+		}
+		x.conn.set(c)
+		return x.conn, nil
+	}
+	tr.DisableKeepAlives = true
+	tr.ResponseHeaderTimeout = labTimeout
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		x.err = err
+		return x
+	}
+	req.Header.Set("User-Agent", "Waygate-proxy-lab/1")
+	req.Header.Set("Accept", "application/json")
+	if x.resp, x.err = tr.RoundTrip(req); x.err != nil {
+		return x
+	}
+	defer x.resp.Body.Close()
+	x.body, x.err = io.ReadAll(io.LimitReader(x.resp.Body, labMaxBody))
+	return x
+}
+
+// echo reads the exchange's answer as the echo of the lab server that
+// names itself server in labServerHeader. An answer without that name is
+// one the gateway made itself (a block page, say): refused describes it.
+// Without a readable answer, errText says why, naming peer, what the
+// client talked to. Exactly one of the three is set.
+func (x labExchange) echo(server, peer string) (e *labEcho, refused *labAnswer, errText string) {
+	if x.err != nil {
+		return nil, nil, labErrorText(x.err, peer)
+	}
+	if x.resp.Header.Get(labServerHeader) != server {
+		return nil, labPageAnswer(x.resp, x.body), ""
+	}
+	e = &labEcho{}
+	if err := json.Unmarshal(x.body, e); err != nil {
+		return nil, nil, "the " + server + "'s answer could not be read: " + err.Error()
+	}
+	return e, nil, ""
+}
+
 // RunForward makes a real request through the gateway's forward proxy to
 // the echo origin and reports both sides. Failures are in the result; the
 // error is always nil.
 func (l *lab) RunForward(ctx context.Context) (any, error) {
-	start := time.Now()
 	res := &labForward{Facts: []labFact{}}
 	res.Client.Proxy = l.proxyAddr.String()
 	res.Client.URL = "http://" + l.echoAddr.String() + labForwardPath
 	res.Client.Headers, res.Client.ResponseHeaders = []labHeader{}, []labHeader{}
-	ctx, done, ok := l.begin(ctx)
+	ctx, done, ok := l.begin(ctx, &res.Millis)
 	if !ok {
 		res.Error = labBusy
 		return res, nil
 	}
 	defer done()
-	defer func() { res.Millis = time.Since(start).Milliseconds() }()
 
 	// From 127.0.0.2 only when the proxy lets that address in: an admin
 	// who allows 127.0.0.1 alone still gets a working lab.
@@ -521,53 +589,19 @@ func (l *lab) RunForward(ctx context.Context) (any, error) {
 	if l.proxyAddr.Addr().Is4() && l.proxyAddr.Addr().IsLoopback() && l.allowsClient(labClientAddr) {
 		from = labClientAddr
 	}
-	conn := &labConn{}
-	tr := &http.Transport{
-		Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: l.proxyAddr.String()}),
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			c, err := labDial(ctx, l.proxyAddr, from)
-			if err != nil {
-				return nil, err
-			}
-			conn.set(c)
-			return conn, nil
-		},
-		DisableKeepAlives:     true,
-		ResponseHeaderTimeout: labTimeout,
+	tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: l.proxyAddr.String()})}
+	x := labGet(ctx, tr, l.proxyAddr, from, res.Client.URL)
+	res.Client.Address = x.conn.local()
+	res.Client.RequestLine, res.Client.Headers = x.conn.request()
+	if x.resp != nil {
+		res.Client.Status = x.resp.StatusCode
+		res.Client.ResponseHeaders = labHeaders(x.resp.Header)
 	}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, res.Client.URL, nil)
-	if err != nil {
-		return nil, err
+	res.Origin, res.Refused, res.Error = x.echo("echo origin", "the forward proxy at "+l.proxyAddr.String())
+	if res.Origin != nil {
+		res.OK = true
+		res.Facts = forwardFacts(res)
 	}
-	req.Header.Set("User-Agent", "Waygate-proxy-lab/1")
-	req.Header.Set("Accept", "application/json")
-	resp, err := tr.RoundTrip(req)
-	res.Client.Address = conn.local()
-	res.Client.RequestLine, res.Client.Headers = conn.request()
-	if err != nil {
-		res.Error = labErrorText(err, "the forward proxy at "+l.proxyAddr.String())
-		return res, nil
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, labMaxBody))
-	res.Client.Status = resp.StatusCode
-	res.Client.ResponseHeaders = labHeaders(resp.Header)
-	if err != nil {
-		res.Error = labErrorText(err, "the forward proxy at "+l.proxyAddr.String())
-		return res, nil
-	}
-	if resp.Header.Get(labServerHeader) != "echo origin" {
-		res.Refused = labPageAnswer(resp, body)
-		return res, nil
-	}
-	var e labEcho
-	if err := json.Unmarshal(body, &e); err != nil {
-		res.Error = "the echo origin's answer could not be read: " + err.Error()
-		return res, nil
-	}
-	res.Origin, res.OK = &e, true
-	res.Facts = forwardFacts(res)
 	return res, nil
 }
 
@@ -610,80 +644,45 @@ func forwardFacts(res *labForward) []labFact {
 // reports what the client saw and what the demo app saw. Failures are in
 // the result; the error is always nil.
 func (l *lab) RunReverse(ctx context.Context) (any, error) {
-	start := time.Now()
 	res := &labReverse{Facts: []labFact{}, AppAddress: l.appAddr.String()}
 	res.Client.URL = "https://" + labHost + labReversePath
 	res.Client.ServerName = labHost
 	res.Client.Connected = l.revAddr.String()
 	res.Client.ResponseHeaders = []labHeader{}
-	ctx, done, ok := l.begin(ctx)
+	ctx, done, ok := l.begin(ctx, &res.Millis)
 	if !ok {
 		res.Error = labBusy
 		return res, nil
 	}
 	defer done()
-	defer func() { res.Millis = time.Since(start).Milliseconds() }()
 
-	conn := &labConn{}
+	// lab.waygate.test does not resolve: labGet points the client at the
+	// lab listener, as a hosts-file entry or DNS would. The client trusts
+	// the lab's own certificate and nothing else, and checks it for
+	// lab.waygate.test as any browser would.
 	tr := &http.Transport{
-		Proxy: nil,
-		// lab.waygate.test does not resolve: the client is pointed at the
-		// lab listener, as a hosts-file entry or DNS would point it.
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			c, err := labDial(ctx, l.revAddr, labClientAddr)
-			if err != nil {
-				return nil, err
+		TLSClientConfig:     &tls.Config{RootCAs: l.roots, ServerName: labHost, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: labTimeout,
+	}
+	x := labGet(ctx, tr, l.revAddr, labClientAddr, res.Client.URL)
+	res.Client.Address = x.conn.local()
+	if resp := x.resp; resp != nil {
+		res.Client.Status, res.Client.Proto = resp.StatusCode, resp.Proto
+		res.Client.ResponseHeaders = labHeaders(resp.Header)
+		if resp.TLS != nil {
+			res.Client.TLSVersion = tls.VersionName(resp.TLS.Version)
+			res.Client.ALPN = resp.TLS.NegotiatedProtocol
+			if len(resp.TLS.PeerCertificates) > 0 {
+				res.Client.Certificate = describeCert(resp.TLS.PeerCertificates[0])
 			}
-			conn.set(c)
-			return conn, nil
-		},
-		// The client trusts the lab's own certificate and nothing else,
-		// and checks it for lab.waygate.test as any browser would.
-		TLSClientConfig:       &tls.Config{RootCAs: l.roots, ServerName: labHost, MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:     true,
-		DisableKeepAlives:     true,
-		TLSHandshakeTimeout:   labTimeout,
-		ResponseHeaderTimeout: labTimeout,
-	}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, res.Client.URL, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("User-Agent", "Waygate-proxy-lab/1")
-	req.Header.Set("Accept", "application/json")
-	resp, err := tr.RoundTrip(req)
-	res.Client.Address = conn.local()
-	if err != nil {
-		res.Error = labErrorText(err, "the gateway's lab listener at "+l.revAddr.String())
-		return res, nil
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, labMaxBody))
-	res.Client.Status, res.Client.Proto = resp.StatusCode, resp.Proto
-	res.Client.ResponseHeaders = labHeaders(resp.Header)
-	if resp.TLS != nil {
-		res.Client.TLSVersion = tls.VersionName(resp.TLS.Version)
-		res.Client.ALPN = resp.TLS.NegotiatedProtocol
-		if len(resp.TLS.PeerCertificates) > 0 {
-			res.Client.Certificate = describeCert(resp.TLS.PeerCertificates[0])
 		}
 	}
-	if err != nil {
-		res.Error = labErrorText(err, "the gateway's lab listener at "+l.revAddr.String())
-		return res, nil
+	res.App, res.Refused, res.Error = x.echo("demo app", "the gateway's lab listener at "+l.revAddr.String())
+	if res.App != nil {
+		res.OK = true
+		res.Facts = l.reverseFacts(res)
 	}
-	if resp.Header.Get(labServerHeader) != "demo app" {
-		res.Refused = labPageAnswer(resp, body)
-		return res, nil
-	}
-	var e labEcho
-	if err := json.Unmarshal(body, &e); err != nil {
-		res.Error = "the demo app's answer could not be read: " + err.Error()
-		return res, nil
-	}
-	res.App, res.OK = &e, true
-	res.Facts = l.reverseFacts(res)
 	return res, nil
 }
 

@@ -36,6 +36,25 @@ func startGateway(t *testing.T, s *testSite) *gateway {
 	return g
 }
 
+// newRouteEditor writes the site's config with extra (see writeConfig),
+// starts its gateway (startGateway) and returns it with the route editor
+// of its config file.
+func newRouteEditor(t *testing.T, s *testSite, extra string) (*gateway, routeEditor) {
+	t.Helper()
+	s.writeConfig(t, "127.0.0.0/8", extra)
+	g := startGateway(t, s)
+	return g, routeEditor{file: policyEditor{g: g, store: g.adminStore}}
+}
+
+// fileUnchanged stops the test when the file at path no longer holds
+// before; what names the change that should have left it alone.
+func fileUnchanged(t *testing.T, path string, before []byte, what string) {
+	t.Helper()
+	if _, now := fileVersion(t, path); string(now) != string(before) {
+		t.Fatalf("%s changed the file:\n%s", what, now)
+	}
+}
+
 // backendServer is an app on loopback answering with its name.
 func backendServer(t *testing.T, name string) *httptest.Server {
 	t.Helper()
@@ -94,9 +113,7 @@ reverse:
 func TestRouteEditorSave(t *testing.T) {
 	s := newSite(t)
 	wiki, wiki2, api := backendServer(t, "wiki"), backendServer(t, "wiki2"), backendServer(t, "api")
-	s.writeConfig(t, "127.0.0.0/8", commentedRoutes(wiki.URL, wiki2.URL))
-	g := startGateway(t, s)
-	e := routeEditor{file: policyEditor{g: g, store: g.adminStore}}
+	g, e := newRouteEditor(t, s, commentedRoutes(wiki.URL, wiki2.URL))
 	ctx := context.Background()
 
 	doc, err := e.Routes(ctx)
@@ -180,9 +197,7 @@ func TestRouteEditorSave(t *testing.T) {
 	if _, err := e.Save(ctx, "bob", doc); !errors.Is(err, webui.ErrConflict) {
 		t.Fatalf("stale save: %v, want a conflict", err)
 	}
-	if _, now := fileVersion(t, s.config); string(now) != text {
-		t.Error("a stale save changed the file")
-	}
+	fileUnchanged(t, s.config, saved, "a stale save")
 	if revs, _ := g.adminStore.Revisions(ctx, 0, 10); len(revs) != 2 {
 		t.Errorf("a stale save made a revision: %d revisions", len(revs))
 	}
@@ -194,9 +209,7 @@ func TestRouteEditorSave(t *testing.T) {
 func TestRouteEditorRefusesBadRoutes(t *testing.T) {
 	s := newSite(t)
 	wiki, wiki2 := backendServer(t, "wiki"), backendServer(t, "wiki2")
-	s.writeConfig(t, "127.0.0.0/8", commentedRoutes(wiki.URL, wiki2.URL))
-	g := startGateway(t, s)
-	e := routeEditor{file: policyEditor{g: g, store: g.adminStore}}
+	g, e := newRouteEditor(t, s, commentedRoutes(wiki.URL, wiki2.URL))
 	ctx := context.Background()
 	base, err := e.Routes(ctx)
 	if err != nil {
@@ -253,9 +266,7 @@ func TestRouteEditorRefusesBadRoutes(t *testing.T) {
 			if !errors.As(err, &invalid) || !has(invalid.Problems) {
 				t.Errorf("Save: %v, want problem %s", err, tt.path)
 			}
-			if _, now := fileVersion(t, s.config); string(now) != string(before) {
-				t.Fatalf("a refused save changed the file:\n%s", now)
-			}
+			fileUnchanged(t, s.config, before, "a refused save")
 		})
 	}
 	if revs, _ := g.adminStore.Revisions(ctx, 0, 10); len(revs) != 0 {
@@ -275,9 +286,7 @@ func TestRouteEditorRefusesBadRoutes(t *testing.T) {
 func TestRouteEditorWithoutListener(t *testing.T) {
 	s := newSite(t)
 	app := backendServer(t, "app")
-	s.writeConfig(t, "127.0.0.0/8", "# no reverse section\n")
-	g := startGateway(t, s)
-	e := routeEditor{file: policyEditor{g: g, store: g.adminStore}}
+	g, e := newRouteEditor(t, s, "# no reverse section\n")
 	ctx := context.Background()
 	doc, err := e.Routes(ctx)
 	if err != nil || len(doc.Routes) != 0 || len(doc.Listeners) != 0 || doc.Version == "" {
@@ -291,9 +300,7 @@ func TestRouteEditorWithoutListener(t *testing.T) {
 		!strings.Contains(invalid.Problems[0].Message, "reverse.listen") {
 		t.Fatalf("routes without a listener: %v", err)
 	}
-	if _, now := fileVersion(t, s.config); string(now) != string(before) {
-		t.Fatal("a refused save changed the file")
-	}
+	fileUnchanged(t, s.config, before, "a refused save")
 	if _, err := e.Save(ctx, "alice", webui.RoutesDoc{Version: doc.Version}); err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +373,7 @@ func TestRouteProblemPath(t *testing.T) {
 func TestRouteEditorKeepsToWaygateCheck(t *testing.T) {
 	s := newSite(t)
 	app := backendServer(t, "app")
-	s.writeConfig(t, "127.0.0.0/8", `categories:
+	const policy = `categories:
   - name: games
     domains: [games.test, "not a domain!"]
 rules:
@@ -375,12 +382,11 @@ rules:
     action: block
 reverse:
   listen: "127.0.0.1:0"
-`)
+`
+	g, e := newRouteEditor(t, s, policy)
 	if code, out, errOut := runCLI("", "check", "-config", s.config); code != 0 {
 		t.Fatalf("waygate check refuses the config: %s %s", out, errOut)
 	}
-	g := startGateway(t, s)
-	e := routeEditor{file: policyEditor{g: g, store: g.adminStore}}
 	ctx := context.Background()
 	doc, err := e.Routes(ctx)
 	if err != nil {

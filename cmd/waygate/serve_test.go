@@ -45,7 +45,22 @@ type process struct {
 	admin string
 }
 
+// startProcess starts `waygate serve -config configPath` (see spawn) and
+// waits until its forward proxy and admin UI listen.
 func startProcess(t *testing.T, configPath string) *process {
+	t.Helper()
+	p := spawn(t, configPath)
+	p.proxy = p.waitLog("forward proxy listening")["addr"].(string)
+	p.admin = p.waitLog("admin listening")["addr"].(string)
+	return p
+}
+
+// spawn starts `waygate serve -config configPath`, the test binary
+// standing in for waygate, with HTTP_PROXY and HTTPS_PROXY pointing at a
+// closed port (so that nothing it fetches leaves loopback by a proxy), and
+// feeds its JSON log lines (other lines as {"msg": line}) to p.lines. The
+// process is killed when the test ends.
+func spawn(t *testing.T, configPath string) *process {
 	t.Helper()
 	p := &process{t: t, lines: make(chan map[string]any, 256), done: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], "serve", "-config", configPath)
@@ -76,27 +91,33 @@ func startProcess(t *testing.T, configPath string) *process {
 		p.cmd.Process.Kill()
 		<-p.done
 	})
-	p.proxy = p.waitLog("forward proxy listening")["addr"].(string)
-	p.admin = p.waitLog("admin listening")["addr"].(string)
 	return p
+}
+
+// waitFor reads log lines until match accepts one, and returns it; the
+// test fails if the process exits or within passes first. what names the
+// line for the failure message.
+func (p *process) waitFor(what string, within time.Duration, match func(map[string]any) bool) map[string]any {
+	p.t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case m := <-p.lines:
+			if match(m) {
+				return m
+			}
+		case <-p.done:
+			p.t.Fatalf("process exited (%v) before logging %s", p.err, what)
+		case <-deadline:
+			p.t.Fatalf("no log line %s", what)
+		}
+	}
 }
 
 // waitLog waits (bounded) for a log line with message msg.
 func (p *process) waitLog(msg string) map[string]any {
 	p.t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		select {
-		case m := <-p.lines:
-			if m["msg"] == msg {
-				return m
-			}
-		case <-p.done:
-			p.t.Fatalf("process exited (%v) before logging %q", p.err, msg)
-		case <-deadline:
-			p.t.Fatalf("no log line %q", msg)
-		}
-	}
+	return p.waitFor(fmt.Sprintf("%q", msg), 20*time.Second, func(m map[string]any) bool { return m["msg"] == msg })
 }
 
 // wait waits (bounded) for the process to exit and returns its exit code.
@@ -159,12 +180,18 @@ dns:
   servers: ["%s"]
   hosts_file: none
 %s`, filepath.Join(s.dir, "data"), allowClients, tlsPort, s.dns.Addr, extra)
-	// Write then rename, as config management does.
-	tmp := s.config + ".tmp"
-	if err := os.WriteFile(tmp, []byte(cfg), 0o600); err != nil {
+	writeFileRename(t, s.config, []byte(cfg), 0o600)
+}
+
+// writeFileRename writes data to path through a temporary file and a
+// rename, as config management does.
+func writeFileRename(t *testing.T, path string, data []byte, perm os.FileMode) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, perm); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, s.config); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -4,9 +4,11 @@
 // confirmation in the page, never a browser dialog), and the admin events
 // (/api/v1/logs?kind=admin, paged with the cursor the API returns), with
 // new ones added live from /api/v1/events?kind=admin. Every value from
-// the server is inserted with textContent, never as HTML.
+// the server is inserted with textContent (Waygate.el of common.js), never
+// as HTML.
 "use strict";
 (function () {
+  var W = window.Waygate, $ = W.$, el = W.el, clear = W.clear, button = W.button, messageRow = W.messageRow;
   var REVISIONS_PAGE = 20;
   var EVENTS_PAGE = 50;
   var CONTEXT = 3; // unchanged lines shown around each change
@@ -19,10 +21,6 @@
   var logsURL = main.getAttribute("data-logs-url") || "/api/v1/logs";
   var eventsURL = main.getAttribute("data-events-url") || "/api/v1/events";
   var canRollback = main.getAttribute("data-can-rollback") === "true";
-  var meta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = meta ? meta.getAttribute("content") : "";
-
-  function $(id) { return document.getElementById(id); }
 
   var revisionRows = $("revision-rows");
   var moreRevisions = $("more-revisions");
@@ -63,52 +61,17 @@
 
   // ---- Helpers ------------------------------------------------------------
 
-  function el(tag, text, cls) {
-    var e = document.createElement(tag);
-    if (text !== undefined && text !== null) {
-      e.textContent = String(text);
-    }
-    if (cls) {
-      e.className = cls;
-    }
-    return e;
-  }
-
-  function clear(node) {
-    while (node.firstChild) {
-      node.removeChild(node.firstChild);
-    }
-  }
-
   function showError(text) {
-    clear(errorBox);
-    errorBox.textContent = text || "";
-    errorBox.hidden = !text;
+    W.show(errorBox, text);
   }
 
   function showNotice(text) {
-    notice.textContent = text || "";
-    notice.hidden = !text;
-  }
-
-  function loggedOut() {
-    clear(errorBox);
-    errorBox.appendChild(document.createTextNode("Your session has ended. "));
-    var a = el("a", "Log in again");
-    a.href = "/login";
-    errorBox.appendChild(a);
-    errorBox.hidden = false;
-  }
-
-  function pad(n) {
-    return (n < 10 ? "0" : "") + n;
+    W.show(notice, text);
   }
 
   function timeCell(iso) {
     var td = el("td", null, "alog-time");
-    var d = new Date(iso);
-    var t = el("time", isNaN(d.getTime()) ? String(iso) : d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" +
-      pad(d.getDate()) + " " + pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()));
+    var t = el("time", W.localTime(iso, true));
     t.setAttribute("datetime", String(iso));
     td.appendChild(t);
     return td;
@@ -126,37 +89,23 @@
     return tr;
   }
 
-  function messageRow(tbody, cols, text) {
-    var tr = el("tr");
-    var td = el("td", text, "muted");
-    td.colSpan = cols;
-    tr.appendChild(td);
-    tbody.appendChild(tr);
-  }
-
-  // request fetches url as JSON. It resolves with the body of a 2xx
-  // answer and rejects with an Error carrying status and body otherwise
-  // (after showing the login link for 401).
-  function request(url, options) {
-    options = options || {};
-    options.credentials = "same-origin";
-    options.headers = options.headers || {};
-    options.headers["Accept"] = "application/json";
-    return fetch(url, options).then(function (resp) {
-      return resp.json().catch(function () {
-        return {};
-      }).then(function (body) {
-        if (resp.ok) {
-          return body;
-        }
-        if (resp.status === 401) {
-          loggedOut();
-        }
-        var err = new Error((body && body.error) ? body.error : "The gateway answered " + resp.status + ".");
-        err.status = resp.status;
-        err.body = body;
-        throw err;
-      });
+  // request sends method (GET when empty) to url with Waygate.api. It
+  // resolves with the body of a 2xx answer ({} when it is not JSON) and
+  // rejects with an Error carrying status and body otherwise (after
+  // showing the login link for 401).
+  function request(url, method) {
+    return W.api(method || "GET", url).then(function (r) {
+      var body = r.body || {};
+      if (r.ok) {
+        return body;
+      }
+      if (r.status === 401) {
+        W.loggedOut(errorBox);
+      }
+      var err = new Error(body.error ? body.error : "The gateway answered " + r.status + ".");
+      err.status = r.status;
+      err.body = body;
+      throw err;
     }, function () {
       var err = new Error("The gateway cannot be reached.");
       err.status = 0;
@@ -350,20 +299,13 @@
 
   // ---- Rollback -----------------------------------------------------------
 
-  function button(text, cls, onClick) {
-    var b = el("button", text, cls);
-    b.type = "button";
-    b.addEventListener("click", onClick);
-    return b;
-  }
-
   function showRollback(id) {
     clear(rollbackBox);
     if (!canRollback) {
       rollbackBox.hidden = true;
       return;
     }
-    var start = button("Roll back to revision " + id, "alog-danger", function () {
+    var start = button("Roll back to revision " + id, "danger", function () {
       confirmRollback(id);
     });
     start.id = "rollback-start";
@@ -384,11 +326,11 @@
       "keeps the current file as a new revision, and reloads.");
     q.id = "rollback-question";
     box.appendChild(q);
-    var yes = button("Yes, roll back to revision " + id, "alog-danger", function () {
+    var yes = button("Yes, roll back to revision " + id, "danger", function () {
       rollback(id, yes, no);
     });
     yes.id = "rollback-yes";
-    var no = button("Cancel", "alog-secondary", function () {
+    var no = button("Cancel", "secondary", function () {
       showRollback(id);
       var s = $("rollback-start");
       if (s) {
@@ -423,10 +365,7 @@
     no.disabled = true;
     showError("");
     showNotice("");
-    request(revisionsURL + "/" + id + "/rollback", {
-      method: "POST",
-      headers: { "X-CSRF-Token": csrf }
-    }).then(function (body) {
+    request(revisionsURL + "/" + id + "/rollback", "POST").then(function (body) {
       var now = body.revision || {};
       showNotice("Rolled back to revision " + id + ": the config file is now revision " + now.id +
         ", and the gateway reloads it.");
@@ -533,13 +472,7 @@
       return;
     }
     var source = new EventSource(eventsURL + "?kind=admin");
-    source.addEventListener("audit", function (m) {
-      var ev;
-      try {
-        ev = JSON.parse(m.data);
-      } catch (err) {
-        return;
-      }
+    W.onJSON(source, "audit", function (ev) {
       addEvent(ev, true);
     });
     source.addEventListener("open", function () {

@@ -1,9 +1,8 @@
-// Start page: the logout button. State-changing requests carry the
-// session's CSRF token (from the page's meta tag) in X-CSRF-Token.
+// Every page with a session: the logout button (DELETE /api/v1/session,
+// with the session's CSRF token, through Waygate.api of common.js).
 "use strict";
 (function () {
-  var meta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = meta ? meta.getAttribute("content") : "";
+  var W = window.Waygate;
   var button = document.getElementById("logout");
   var error = document.getElementById("error");
   if (!button) {
@@ -11,21 +10,15 @@
   }
   button.addEventListener("click", function () {
     button.disabled = true;
-    fetch("/api/v1/session", {
-      method: "DELETE",
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf }
-    }).then(function (resp) {
-      if (resp.ok || resp.status === 401) {
+    W.api("DELETE", "/api/v1/session").then(function (r) {
+      if (r.ok || r.status === 401) {
         window.location.assign("/login");
         return;
       }
-      error.textContent = "Logging out failed (" + resp.status + ").";
-      error.hidden = false;
+      W.show(error, "Logging out failed (" + r.status + ").");
       button.disabled = false;
     }, function () {
-      error.textContent = "The gateway cannot be reached.";
-      error.hidden = false;
+      W.show(error, "The gateway cannot be reached.");
       button.disabled = false;
     });
   });

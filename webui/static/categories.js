@@ -3,10 +3,12 @@
 // malformed lines), and, for admins, editors of the inline domains and
 // URLs of the categories defined in the config, saved by sending the whole
 // policy document of /api/v1/policy back with its version (PUT). Every
-// value is inserted with textContent or setAttribute, never as HTML; no
-// dialogs: confirmations are a second, in-page button.
+// value is inserted with textContent or setAttribute (Waygate.el of
+// common.js), never as HTML; no dialogs: confirmations are a second,
+// in-page button.
 "use strict";
 (function () {
+  var W = window.Waygate, $ = W.$, el = W.el, clear = W.clear, fmtInt = W.fmtInt, plural = W.plural;
   var main = document.getElementById("main");
   var list = document.getElementById("cats");
   var errorBox = document.getElementById("error");
@@ -18,8 +20,6 @@
     return;
   }
   var editable = main.getAttribute("data-editable") === "true";
-  var meta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = meta ? meta.getAttribute("content") : "";
 
   // The last answers: the categories listing and the policy document
   // (null when it cannot be read: then nothing is editable).
@@ -27,57 +27,16 @@
   var doc = null;
   var busy = false;
 
-  function $(id) { return document.getElementById(id); }
-
-  function el(tag, text, cls) {
-    var e = document.createElement(tag);
-    if (text !== undefined && text !== null) {
-      e.textContent = String(text);
-    }
-    if (cls) {
-      e.className = cls;
-    }
-    return e;
-  }
-
-  function clear(node) {
-    while (node.firstChild) {
-      node.removeChild(node.firstChild);
-    }
-  }
-
   function showError(text) {
-    errorBox.textContent = text || "";
-    errorBox.hidden = !text;
+    W.show(errorBox, text);
   }
 
   function showNotice(text) {
-    notice.textContent = text || "";
-    notice.hidden = !text;
+    W.show(notice, text);
   }
 
   function loggedOut() {
-    clear(errorBox);
-    errorBox.appendChild(document.createTextNode("Your session has ended. "));
-    var a = el("a", "Log in again");
-    a.setAttribute("href", "/login");
-    errorBox.appendChild(a);
-    errorBox.hidden = false;
-  }
-
-  function fmtInt(n) { return Number(n || 0).toLocaleString(); }
-
-  function plural(n, one, many) { return fmtInt(n) + " " + (Number(n) === 1 ? one : many); }
-
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-
-  function localTime(iso) {
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) {
-      return String(iso);
-    }
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-      pad(d.getHours()) + ":" + pad(d.getMinutes());
+    W.loggedOut(errorBox);
   }
 
   // "24h0m0s" -> "24h", "1h30m0s" -> "1h30m".
@@ -91,24 +50,6 @@
       .filter(function (l) { return l !== ""; });
   }
 
-  // request fetches url as JSON; it resolves to {status, body} whatever
-  // the status, and rejects only when the gateway cannot be reached.
-  function request(method, url, body) {
-    var opts = { method: method, credentials: "same-origin", headers: { "Accept": "application/json" } };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.headers["X-CSRF-Token"] = csrf;
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(url, opts).then(function (resp) {
-      return resp.json().then(function (b) {
-        return { status: resp.status, body: b };
-      }, function () {
-        return { status: resp.status, body: null };
-      });
-    });
-  }
-
   function errorText(r, what) {
     return (r.body && r.body.error) ? what + ": " + r.body.error : what + " failed (" + r.status + ").";
   }
@@ -118,7 +59,7 @@
   // load fetches the listing and the policy and draws the page; it
   // resolves to true when both could be read.
   function load() {
-    return Promise.all([request("GET", "/api/v1/categories"), request("GET", "/api/v1/policy")]).then(function (rs) {
+    return Promise.all([W.api("GET", "/api/v1/categories"), W.api("GET", "/api/v1/policy")]).then(function (rs) {
       var c = rs[0], p = rs[1];
       if (c.status === 401 || p.status === 401) {
         loggedOut();
@@ -208,11 +149,7 @@
     t.appendChild(thead);
     var tb = el("tbody");
     if (!c.sources.length) {
-      var tr = el("tr");
-      var td = el("td", "No sources: the category is empty.", "muted");
-      td.colSpan = 6;
-      tr.appendChild(td);
-      tb.appendChild(tr);
+      W.messageRow(tb, 6, "No sources: the category is empty.");
     }
     c.sources.forEach(function (s) {
       var tr = el("tr");
@@ -232,7 +169,7 @@
       var when = el("td");
       var span = el("span");
       if (s.fetched) {
-        var time = el("time", localTime(s.fetched));
+        var time = el("time", W.localTime(s.fetched, false));
         time.setAttribute("datetime", String(s.fetched));
         span.appendChild(time);
       }
@@ -582,7 +519,7 @@
   // waitForReload polls the listing until the running policy is no longer
   // old (the gateway reloads after a save), at most about ten seconds.
   function waitForReload(old, tries) {
-    return request("GET", "/api/v1/categories").then(function (r) {
+    return W.api("GET", "/api/v1/categories").then(function (r) {
       if (r.status === 200 && r.body && r.body.categories && r.body.categories.policy !== old) {
         return true;
       }
@@ -616,7 +553,7 @@
     var old = cats ? cats.policy : "";
     // Without a policy in force the counts do not change: wait briefly.
     var tries = cats && cats.active ? 20 : 2;
-    request("PUT", "/api/v1/policy", next).then(function (r) {
+    W.api("PUT", "/api/v1/policy", next).then(function (r) {
       if (r.status === 200) {
         showNotice(what + " saved. The gateway is loading the new policy…");
         if (done) {
@@ -655,7 +592,7 @@
   }
 
   function copyDoc() {
-    return JSON.parse(JSON.stringify(doc));
+    return W.copy(doc);
   }
 
   // setEntries sets the inline entries of category c of a document,

@@ -1,11 +1,13 @@
 // Dashboard: the last hour from /api/v1/stats (refreshed every 30 s) and
 // the live stream /api/v1/events. Everything that came from the network is
-// inserted with textContent or as an SVG attribute, never as HTML, so that
-// hostile host names, paths, users and user agents stay inert text. No
-// inline script or style: the Content-Security-Policy forbids both.
+// inserted with textContent or as an SVG attribute (the helpers of
+// common.js), never as HTML, so that hostile host names, paths, users and
+// user agents stay inert text. No inline script or style: the
+// Content-Security-Policy forbids both.
 "use strict";
 (function () {
-  var SVG = "http://www.w3.org/2000/svg";
+  var W = window.Waygate, $ = W.$, el = W.el, clear = W.clear, svgEl = W.svgEl, niceMax = W.niceMax;
+  var fmtInt = W.fmtInt, fmtBytes = W.fmtBytes, hhmm = W.hhmm, hhmmss = W.hhmmss;
   var main = document.getElementById("main");
   var statsURL = main.getAttribute("data-stats-url") || "/api/v1/stats";
   var eventsURL = main.getAttribute("data-events-url") || "/api/v1/events";
@@ -14,87 +16,20 @@
   var errorBox = document.getElementById("error");
   var notice = document.getElementById("notice");
 
-  function $(id) { return document.getElementById(id); }
-
   function setText(id, text) { $(id).textContent = String(text); }
 
-  function showError(text) {
-    errorBox.textContent = text;
-    errorBox.hidden = !text;
-  }
+  function showError(text) { W.show(errorBox, text); }
 
-  function showNotice(text) {
-    notice.textContent = text;
-    notice.hidden = !text;
-  }
-
-  function fmtInt(n) { return Number(n || 0).toLocaleString(); }
-
-  function fmtBytes(n) {
-    var units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    var v = Number(n || 0), i = 0;
-    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-    return (i === 0 ? String(v) : v.toFixed(v < 10 ? 1 : 0)) + " " + units[i];
-  }
-
-  function pad2(n) { return (n < 10 ? "0" : "") + n; }
-
-  function hhmm(d) { return pad2(d.getHours()) + ":" + pad2(d.getMinutes()); }
-
-  function hhmmss(d) { return hhmm(d) + ":" + pad2(d.getSeconds()); }
+  function showNotice(text) { W.show(notice, text); }
 
   // cell appends a <td> holding text to row.
   function cell(row, text, cls) {
-    var td = document.createElement("td");
-    td.textContent = text === undefined || text === null ? "" : String(text);
-    if (cls) { td.className = cls; }
+    var td = el("td", text, cls);
     row.appendChild(td);
     return td;
   }
 
-  function messageRow(tbody, cols, text) {
-    var tr = document.createElement("tr");
-    var td = cell(tr, text, "muted");
-    td.colSpan = cols;
-    tbody.appendChild(tr);
-  }
-
-  function clear(node) {
-    while (node.firstChild) { node.removeChild(node.firstChild); }
-  }
-
-  // Session gone: say so, with a link to log in again.
-  function loggedOut() {
-    clear(errorBox);
-    errorBox.appendChild(document.createTextNode("Your session has ended. "));
-    var a = document.createElement("a");
-    a.href = "/login";
-    a.textContent = "Log in again";
-    errorBox.appendChild(a);
-    errorBox.hidden = false;
-  }
-
   // ---- Statistics of the last hour --------------------------------------
-
-  function svgEl(name, attrs, text) {
-    var el = document.createElementNS(SVG, name);
-    for (var k in attrs) {
-      if (Object.prototype.hasOwnProperty.call(attrs, k)) { el.setAttribute(k, String(attrs[k])); }
-    }
-    if (text !== undefined) { el.textContent = String(text); }
-    return el;
-  }
-
-  // niceMax rounds up to 1, 2 or 5 times a power of ten, at least 1.
-  function niceMax(v) {
-    if (v <= 1) { return 1; }
-    var p = Math.pow(10, Math.floor(Math.log10(v)));
-    var steps = [1, 2, 5, 10];
-    for (var i = 0; i < steps.length; i++) {
-      if (steps[i] * p >= v) { return steps[i] * p; }
-    }
-    return 10 * p;
-  }
 
   // slots spreads the buckets over every minute from since to until, so
   // that minutes without traffic (which the store may leave out) are 0.
@@ -115,7 +50,10 @@
   }
 
   function drawChart(points) {
-    var W = 640, H = 220, L = 48, R = 12, T = 12, B = 32;
+    // As wide as its box (so that the labels keep their size), at least
+    // as wide as a phone.
+    var box = document.getElementById("chart");
+    var W = Math.max(300, Math.round((box && box.clientWidth) || 640)), H = 220, L = 48, R = 12, T = 12, B = 32;
     var pw = W - L - R, ph = H - T - B;
     var max = 0;
     points.forEach(function (p) { max = Math.max(max, p.requests, p.blocked); });
@@ -169,11 +107,11 @@
     var tbody = $("top-" + dim).tBodies[0];
     clear(tbody);
     if (!rows) {
-      messageRow(tbody, 4, "Not available.");
+      W.messageRow(tbody, 4, "Not available.");
       return;
     }
     if (rows.length === 0) {
-      messageRow(tbody, 4, "Nothing in the last hour.");
+      W.messageRow(tbody, 4, "Nothing in the last hour.");
       return;
     }
     rows.forEach(function (r) {
@@ -210,24 +148,21 @@
     if (loading) { return; }
     loading = true;
     var since = new Date(Date.now() - 60 * 60 * 1000).toISOString();
-    fetch(statsURL + "?step=minute&top=10&since=" + encodeURIComponent(since), {
-      credentials: "same-origin",
-      headers: { "Accept": "application/json" }
-    }).then(function (resp) {
-      if (resp.status === 401) {
-        loggedOut();
+    W.api("GET", statsURL + "?step=minute&top=10&since=" + encodeURIComponent(since)).then(function (r) {
+      if (r.status === 401) {
+        W.loggedOut(errorBox);
         return;
       }
-      return resp.json().then(function (body) {
-        if (!resp.ok) {
-          showError("Statistics: " + ((body && body.error) || ("error " + resp.status)));
-          return;
-        }
-        showError("");
-        showStats(body);
-      }, function () {
-        showError("Statistics: unexpected answer (" + resp.status + ").");
-      });
+      if (r.body === null) {
+        showError("Statistics: unexpected answer (" + r.status + ").");
+        return;
+      }
+      if (!r.ok) {
+        showError("Statistics: " + ((r.body && r.body.error) || ("error " + r.status)));
+        return;
+      }
+      showError("");
+      showStats(r.body);
     }, function () {
       showError("The gateway cannot be reached.");
     }).finally(function () {
@@ -278,56 +213,15 @@
     while (tbody.rows.length > tickerSize) { tbody.removeChild(tbody.lastChild); }
   }
 
-  var source = null;
-  var backoff = 1000;
-  var retryTimer = 0;
-
-  function connect() {
-    retryTimer = 0;
-    if (typeof EventSource === "undefined") {
-      setText("live-state", "not supported by this browser");
-      return;
-    }
-    setText("live-state", "connecting…");
-    source = new EventSource(eventsURL);
-    source.addEventListener("open", function () {
-      backoff = 1000;
-      setText("live-state", "live");
-    });
-    source.addEventListener("audit", function (msg) {
-      var ev;
-      try { ev = JSON.parse(msg.data); } catch (e) { return; }
-      if (ev && typeof ev === "object") { addEvent(ev); }
-    });
-    source.addEventListener("dropped", function (msg) {
-      var n = 0;
-      try { n = JSON.parse(msg.data).dropped || 0; } catch (e) { n = 0; }
-      showNotice("The live stream fell behind at " + hhmmss(new Date()) + " and skipped " + fmtInt(n) +
-        " events: the live counters and the event list miss them.");
-    });
-    // The stream ended or failed: close it and retry ourselves, waiting
-    // longer each time (1 s doubling to 60 s), so that a gateway that is
-    // down or a lost session is not hammered.
-    source.addEventListener("error", function () {
-      if (source) { source.close(); source = null; }
-      if (retryTimer) { return; }
-      var wait = backoff;
-      backoff = Math.min(backoff * 2, 60000);
-      setText("live-state", "disconnected, retrying in " + Math.round(wait / 1000) + " s");
-      retryTimer = window.setTimeout(connect, wait);
-    });
-  }
-
-  window.addEventListener("pagehide", function () {
-    if (source) { source.close(); source = null; }
-  });
-  // Back from the back-forward cache: the stream was closed above.
-  window.addEventListener("pageshow", function (ev) {
-    if (ev.persisted && !source && !retryTimer) { connect(); }
-  });
-
   loadStats();
   window.setInterval(loadStats, refreshMS);
   window.setInterval(prune, 1000);
-  connect();
+  W.liveStream(eventsURL, {
+    state: function (text) { setText("live-state", text); },
+    audit: addEvent,
+    dropped: function (n) {
+      showNotice("The live stream fell behind at " + hhmmss(new Date()) + " and skipped " + fmtInt(n) +
+        " events: the live counters and the event list miss them.");
+    }
+  });
 })();

@@ -2,45 +2,15 @@
 // /api/v1/lab/forward and /api/v1/lab/reverse, with the session's CSRF
 // token) and shows both sides of each, and counts live forward and reverse
 // traffic from the event stream /api/v1/events. Every value from the
-// network is inserted with textContent or as an SVG attribute, never as
-// HTML. No inline script or style: the Content-Security-Policy forbids
-// both.
+// network is inserted with textContent or as an SVG attribute (the helpers
+// of common.js), never as HTML. No inline script or style: the
+// Content-Security-Policy forbids both.
 "use strict";
 (function () {
-  var SVG = "http://www.w3.org/2000/svg";
+  var W = window.Waygate, $ = W.$, el = W.el, clear = W.clear, svgEl = W.svgEl, niceMax = W.niceMax;
   var main = document.getElementById("main");
   var eventsURL = main.getAttribute("data-events-url") || "/api/v1/events";
-  var meta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = meta ? meta.getAttribute("content") : "";
   var errorBox = document.getElementById("error");
-
-  function $(id) { return document.getElementById(id); }
-
-  function clear(node) {
-    while (node.firstChild) { node.removeChild(node.firstChild); }
-  }
-
-  function el(name, cls, text) {
-    var e = document.createElement(name);
-    if (cls) { e.className = cls; }
-    if (text !== undefined && text !== null) { e.textContent = String(text); }
-    return e;
-  }
-
-  function showError(text) {
-    errorBox.textContent = text;
-    errorBox.hidden = !text;
-  }
-
-  // Session gone: say so, with a link to log in again.
-  function loggedOut() {
-    clear(errorBox);
-    errorBox.appendChild(document.createTextNode("Your session has ended. "));
-    var a = el("a", "", "Log in again");
-    a.href = "/login";
-    errorBox.appendChild(a);
-    errorBox.hidden = false;
-  }
 
   // ---- Tables of what each side sent or saw -------------------------------
 
@@ -53,20 +23,20 @@
     rows.forEach(function (r) {
       var tr = document.createElement("tr");
       if (r.section) {
-        var th = el("th", "kv-section", r.section);
+        var th = el("th", r.section, "kv-section");
         th.colSpan = 2;
         th.scope = "colgroup";
         tr.appendChild(th);
         tbody.appendChild(tr);
         return;
       }
-      var name = el("th", "", r.name);
+      var name = el("th", r.name);
       name.scope = "row";
       tr.appendChild(name);
-      var td = el("td", r.missing ? "missing" : "", r.value === "" ? "(empty)" : r.value);
+      var td = el("td", r.value === "" ? "(empty)" : r.value, r.missing ? "missing" : "");
       if (r.telling) {
         tr.className = "telling";
-        if (r.note) { td.appendChild(el("span", "why", r.note)); }
+        if (r.note) { td.appendChild(el("span", r.note, "why")); }
       }
       tr.appendChild(td);
       tbody.appendChild(tr);
@@ -76,11 +46,7 @@
   function messageTable(table, text) {
     var tbody = table.tBodies[0];
     clear(tbody);
-    var tr = document.createElement("tr");
-    var td = el("td", "muted", text);
-    td.colSpan = 2;
-    tr.appendChild(td);
-    tbody.appendChild(tr);
+    W.messageRow(tbody, 2, text);
   }
 
   // headerRows turns [{name, value}] into rows, highlighting the names in
@@ -99,12 +65,12 @@
   function facts(list, items) {
     clear(list);
     (items || []).forEach(function (f) {
-      var li = el("li", f.holds ? "fact holds" : "fact differs");
-      var mark = el("span", "mark", f.holds ? "✓" : "!");
+      var li = el("li", null, f.holds ? "fact holds" : "fact differs");
+      var mark = el("span", f.holds ? "✓" : "!", "mark");
       mark.setAttribute("aria-hidden", "true");
       li.appendChild(mark);
-      li.appendChild(el("span", "sr-only", f.holds ? "As expected: " : "Differs from the usual: "));
-      li.appendChild(el("span", "", f.text));
+      li.appendChild(el("span", f.holds ? "As expected: " : "Differs from the usual: ", "sr-only"));
+      li.appendChild(el("span", f.text));
       li.setAttribute("data-key", f.key || "");
       list.appendChild(li);
     });
@@ -117,17 +83,17 @@
       box.hidden = true;
       return;
     }
-    box.appendChild(el("h3", "", "The gateway answered itself: " + ans.status + " " + (ans.title || "")));
-    if (ans.message) { box.appendChild(el("p", "", ans.message)); }
+    box.appendChild(el("h3", "The gateway answered itself: " + ans.status + " " + (ans.title || "")));
+    if (ans.message) { box.appendChild(el("p", ans.message)); }
     if (ans.details && ans.details.length) {
       var dl = el("dl");
       ans.details.forEach(function (d) {
-        dl.appendChild(el("dt", "", d.name));
-        dl.appendChild(el("dd", "", d.value));
+        dl.appendChild(el("dt", d.name));
+        dl.appendChild(el("dd", d.value));
       });
       box.appendChild(dl);
     }
-    box.appendChild(el("p", "muted", "The request never reached the " + who + "."));
+    box.appendChild(el("p", "The request never reached the " + who + ".", "muted"));
     box.hidden = false;
   }
 
@@ -269,40 +235,36 @@
       main.classList.add("running-" + kind);
       status.className = "muted";
       status.textContent = "Running…";
-      fetch(url, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Accept": "application/json", "X-CSRF-Token": csrf }
-      }).then(function (resp) {
-        if (resp.status === 401) {
-          loggedOut();
+      W.api("POST", url).then(function (r) {
+        if (r.status === 401) {
+          W.loggedOut(errorBox);
           status.textContent = "Not run: your session has ended.";
           return;
         }
-        return resp.json().then(function (body) {
-          if (!resp.ok) {
-            status.className = "error";
-            status.textContent = "Not run: " + ((body && body.error) || ("error " + resp.status));
-            return;
-          }
-          showError("");
-          var res = body[kind] || {};
-          show(res);
-          var took = " (" + (res.millis || 0) + " ms)";
-          if (res.ok) {
-            status.className = "ok";
-            status.textContent = "Done at " + new Date().toLocaleTimeString() + took + ".";
-          } else if (res.refused) {
-            status.className = "error";
-            status.textContent = "Refused by the gateway: " + res.refused.status + " " + (res.refused.title || "") + took + ".";
-          } else {
-            status.className = "error";
-            status.textContent = (res.error || "The demonstration failed.") + took;
-          }
-        }, function () {
+        if (r.body === null) {
           status.className = "error";
-          status.textContent = "Not run: unexpected answer (" + resp.status + ").";
-        });
+          status.textContent = "Not run: unexpected answer (" + r.status + ").";
+          return;
+        }
+        if (!r.ok) {
+          status.className = "error";
+          status.textContent = "Not run: " + ((r.body && r.body.error) || ("error " + r.status));
+          return;
+        }
+        W.show(errorBox, "");
+        var res = r.body[kind] || {};
+        show(res);
+        var took = " (" + (res.millis || 0) + " ms)";
+        if (res.ok) {
+          status.className = "ok";
+          status.textContent = "Done at " + new Date().toLocaleTimeString() + took + ".";
+        } else if (res.refused) {
+          status.className = "error";
+          status.textContent = "Refused by the gateway: " + res.refused.status + " " + (res.refused.title || "") + took + ".";
+        } else {
+          status.className = "error";
+          status.textContent = (res.error || "The demonstration failed.") + took;
+        }
       }, function () {
         status.className = "error";
         status.textContent = "Not run: the gateway cannot be reached.";
@@ -337,25 +299,6 @@
     var n = 0, s = second(now);
     for (var i = 0; i < 10; i++) { n += perSecond[side][s - i] || 0; }
     return n / Math.max(1, Math.min(10, s - second(opened) + 1));
-  }
-
-  function svgEl(name, attrs, text) {
-    var e = document.createElementNS(SVG, name);
-    for (var k in attrs) {
-      if (Object.prototype.hasOwnProperty.call(attrs, k)) { e.setAttribute(k, String(attrs[k])); }
-    }
-    if (text !== undefined) { e.textContent = String(text); }
-    return e;
-  }
-
-  function niceMax(v) {
-    if (v <= 1) { return 1; }
-    var p = Math.pow(10, Math.floor(Math.log10(v)));
-    var steps = [1, 2, 5, 10];
-    for (var i = 0; i < steps.length; i++) {
-      if (steps[i] * p >= v) { return steps[i] * p; }
-    }
-    return 10 * p;
   }
 
   // drawChart draws the last 60 seconds at the box's own width, so that
@@ -425,54 +368,13 @@
 
   var pending = false;
 
-  var source = null;
-  var backoff = 1000;
-  var retryTimer = 0;
-
-  function connect() {
-    retryTimer = 0;
-    if (typeof EventSource === "undefined") {
-      $("live-state").textContent = "not supported by this browser";
-      return;
-    }
-    $("live-state").textContent = "connecting…";
-    source = new EventSource(eventsURL);
-    source.addEventListener("open", function () {
-      backoff = 1000;
-      $("live-state").textContent = "live";
-    });
-    source.addEventListener("audit", function (msg) {
-      var ev;
-      try { ev = JSON.parse(msg.data); } catch (e) { return; }
-      if (ev && typeof ev === "object") { addEvent(ev); }
-    });
-    source.addEventListener("dropped", function (msg) {
-      var n = 0;
-      try { n = JSON.parse(msg.data).dropped || 0; } catch (e) { n = 0; }
-      var notice = $("lab-notice");
-      notice.textContent = "The live stream fell behind and skipped " + n.toLocaleString() + " events: the counters miss them.";
-      notice.hidden = false;
-    });
-    // Ended or failed: retry, waiting longer each time (1 s doubling to
-    // 60 s).
-    source.addEventListener("error", function () {
-      if (source) { source.close(); source = null; }
-      if (retryTimer) { return; }
-      var wait = backoff;
-      backoff = Math.min(backoff * 2, 60000);
-      $("live-state").textContent = "disconnected, retrying in " + Math.round(wait / 1000) + " s";
-      retryTimer = window.setTimeout(connect, wait);
-    });
-  }
-
-  window.addEventListener("pagehide", function () {
-    if (source) { source.close(); source = null; }
-  });
-  window.addEventListener("pageshow", function (ev) {
-    if (ev.persisted && !source && !retryTimer) { connect(); }
-  });
-
   tick();
   window.setInterval(tick, 1000);
-  connect();
+  W.liveStream(eventsURL, {
+    state: function (text) { $("live-state").textContent = text; },
+    audit: addEvent,
+    dropped: function (n) {
+      W.show($("lab-notice"), "The live stream fell behind and skipped " + n.toLocaleString() + " events: the counters miss them.");
+    }
+  });
 })();

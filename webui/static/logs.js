@@ -2,9 +2,11 @@
 // string (the search form is a plain GET form, so a search is a URL),
 // pages with the returned cursor, shows an event's details and its
 // decision, and tails /api/v1/events live. Every value from the logs is
-// inserted with textContent or setAttribute, never as HTML.
+// inserted with textContent or setAttribute (Waygate.el of common.js),
+// never as HTML.
 "use strict";
 (function () {
+  var W = window.Waygate, el = W.el;
   var PARAMS = ["since", "until", "user", "client", "host", "host_suffix",
     "category", "action", "status", "kind", "q"];
   var TAIL_PARAMS = ["kind", "action", "host", "user"];
@@ -63,46 +65,7 @@
   }
 
   function showError(msg) {
-    error.textContent = msg;
-    error.hidden = !msg;
-  }
-
-  function el(tag, text, cls) {
-    var e = document.createElement(tag);
-    if (text !== undefined && text !== null) {
-      e.textContent = String(text);
-    }
-    if (cls) {
-      e.className = cls;
-    }
-    return e;
-  }
-
-  function pad(n) {
-    return (n < 10 ? "0" : "") + n;
-  }
-
-  function localTime(iso) {
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) {
-      return String(iso);
-    }
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-  }
-
-  function size(n) {
-    n = Number(n) || 0;
-    if (n < 1024) {
-      return n + " B";
-    }
-    var units = ["KiB", "MiB", "GiB", "TiB"];
-    var i = -1;
-    do {
-      n /= 1024;
-      i++;
-    } while (n >= 1024 && i < units.length - 1);
-    return n.toFixed(n < 10 ? 1 : 0) + " " + units[i];
+    W.show(error, msg);
   }
 
   function target(ev) {
@@ -124,7 +87,7 @@
     tr.setAttribute("aria-expanded", "false");
     tr.wgEvent = ev;
     var t = el("td");
-    var time = el("time", localTime(ev.time));
+    var time = el("time", W.localTime(ev.time, true));
     time.setAttribute("datetime", String(ev.time));
     t.appendChild(time);
     tr.appendChild(t);
@@ -141,7 +104,7 @@
     }
     tr.appendChild(action);
     tr.appendChild(el("td", [ev.rule, ev.category].filter(Boolean).join(" / ")));
-    var bytes = el("td", size(ev.bytes_in) + " / " + size(ev.bytes_out), "num");
+    var bytes = el("td", W.fmtBytes(ev.bytes_in) + " / " + W.fmtBytes(ev.bytes_out), "num");
     bytes.setAttribute("title", "in " + (ev.bytes_in || 0) + " B, out " + (ev.bytes_out || 0) + " B");
     tr.appendChild(bytes);
     return tr;
@@ -170,7 +133,8 @@
     "default": "No rule matched: the policy's default action applied.",
     "rule": "A rule of the policy matched.",
     "invalid_target": "The target was not a valid host or address.",
-    "warn_accepted": "The user was warned and chose to continue."
+    "warn_accepted": "The user was warned and chose to continue.",
+    "gateway": "The gateway answered this request itself (the setup check); the policy was not asked."
   };
 
   function details(ev) {
@@ -242,18 +206,6 @@
     status.textContent = text;
   }
 
-  function failed(resp) {
-    if (resp.status === 401) {
-      window.location.assign("/login");
-      return Promise.resolve();
-    }
-    return resp.json().then(function (body) {
-      showError((body && body.error) ? body.error : "Search failed (" + resp.status + ").");
-    }, function () {
-      showError("Search failed (" + resp.status + ").");
-    });
-  }
-
   function load(before) {
     var p = filters(PARAMS);
     if (before) {
@@ -261,26 +213,26 @@
     }
     more.disabled = true;
     status.textContent = "Searching…";
-    fetch("/api/v1/logs?" + p.toString(), {
-      credentials: "same-origin",
-      headers: { "Accept": "application/json" }
-    }).then(function (resp) {
-      if (!resp.ok) {
-        return failed(resp).then(function () {
-          status.textContent = "";
-        });
+    W.api("GET", "/api/v1/logs?" + p.toString()).then(function (r) {
+      if (!r.ok) {
+        status.textContent = "";
+        if (r.status === 401) {
+          window.location.assign("/login");
+        } else {
+          showError((r.body && r.body.error) ? r.body.error : "Search failed (" + r.status + ").");
+        }
+        return;
       }
-      return resp.json().then(function (body) {
-        showError("");
-        (body.events || []).forEach(function (ev) {
-          rows.appendChild(row(ev));
-        });
-        next = body.next || "";
-        searchedTo = body.partial ? body.searched_to : "";
-        more.hidden = !next;
-        more.textContent = searchedTo ? "Search older events" : "Next page";
-        count();
+      var body = r.body;
+      showError("");
+      (body.events || []).forEach(function (ev) {
+        rows.appendChild(row(ev));
       });
+      next = body.next || "";
+      searchedTo = body.partial ? body.searched_to : "";
+      more.hidden = !next;
+      more.textContent = searchedTo ? "Search older events" : "Next page";
+      count();
     }).catch(function () {
       showError("The gateway cannot be reached.");
       status.textContent = "";
@@ -319,13 +271,7 @@
   function startTail() {
     var p = filters(TAIL_PARAMS).toString();
     source = new EventSource("/api/v1/events" + (p ? "?" + p : ""));
-    source.addEventListener("audit", function (m) {
-      var ev;
-      try {
-        ev = JSON.parse(m.data);
-      } catch (err) {
-        return;
-      }
+    W.onJSON(source, "audit", function (ev) {
       rows.insertBefore(row(ev), rows.firstChild);
       var all = rows.querySelectorAll("tr.ev");
       for (var i = all.length - 1; i >= MAX_ROWS; i--) {
@@ -334,12 +280,7 @@
       count();
     });
     source.addEventListener("dropped", function (m) {
-      var n = 0;
-      try {
-        n = JSON.parse(m.data).dropped;
-      } catch (err) {
-        n = 0;
-      }
+      var n = W.droppedCount(m);
       showError("Live tail fell behind: " + (n || "some") + " events were not shown.");
     });
     source.addEventListener("open", function () {

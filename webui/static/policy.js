@@ -5,18 +5,18 @@
 // which validates it like `waygate check`: problems come back with paths
 // such as "rules[2].action" and are shown next to that field of that rule.
 // The "test a URL" form asks GET /api/v1/explain. Every value from the
-// policy or the gateway is inserted with textContent or as a form value,
-// never as HTML; confirmations are buttons in the page, never dialogs.
+// policy or the gateway is inserted with textContent (Waygate.el of
+// common.js) or as a form value, never as HTML; confirmations are buttons
+// in the page, never dialogs.
 "use strict";
 (function () {
+  var W = window.Waygate, $ = W.$, el = W.el, clear = W.clear, button = W.button;
   var main = document.getElementById("main");
   var rulesList = document.getElementById("rules");
   if (!main || !rulesList) {
     return;
   }
   var editable = main.getAttribute("data-editable") === "true";
-  var meta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = meta ? meta.getAttribute("content") : "";
 
   var errorBox = $("error");
   var statusBox = $("status");
@@ -57,41 +57,13 @@
   var seq = 0;        // for element ids
   var dirty = false;
 
-  function $(id) { return document.getElementById(id); }
-
-  function el(tag, text, cls) {
-    var e = document.createElement(tag);
-    if (text !== undefined && text !== null) {
-      e.textContent = String(text);
-    }
-    if (cls) {
-      e.className = cls;
-    }
-    return e;
-  }
-
-  function clear(node) {
-    while (node.firstChild) {
-      node.removeChild(node.firstChild);
-    }
-  }
-
   function nextId(what) {
     seq++;
     return "p" + seq + "-" + what;
   }
 
-  function button(text, cls, onClick) {
-    var b = el("button", text, cls);
-    b.type = "button";
-    b.addEventListener("click", onClick);
-    return b;
-  }
-
   function showError(text) {
-    clear(errorBox);
-    errorBox.textContent = text || "";
-    errorBox.hidden = !text;
+    W.show(errorBox, text);
   }
 
   function status(text) {
@@ -100,12 +72,7 @@
 
   // Session gone: say so, with a link to log in again.
   function loggedOut() {
-    clear(errorBox);
-    errorBox.appendChild(document.createTextNode("Your session has ended. "));
-    var a = el("a", "Log in again");
-    a.href = "/login";
-    errorBox.appendChild(a);
-    errorBox.hidden = false;
+    W.loggedOut(errorBox);
   }
 
   function setDirty(d) {
@@ -115,17 +82,21 @@
     }
   }
 
-  // errorText reads the error of a JSON error answer.
-  function errorText(resp, what) {
-    return resp.json().then(function (body) {
-      return (body && body.error) ? String(body.error) : what + " failed (" + resp.status + ").";
-    }, function () {
-      return what + " failed (" + resp.status + ").";
-    });
+  // errorText is the error of a JSON error answer r (of Waygate.api), or
+  // what failed with the status.
+  function errorText(r, what) {
+    return (r.body && r.body.error) ? String(r.body.error) : what + " failed (" + r.status + ").";
   }
 
+  // getJSON asks for url; a 2xx answer that is not JSON rejects, like an
+  // unreachable gateway.
   function getJSON(url) {
-    return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } });
+    return W.api("GET", url).then(function (r) {
+      if (r.ok && r.body === null) {
+        throw new Error(url + ": not JSON");
+      }
+      return r;
+    });
   }
 
   function list(v) {
@@ -384,7 +355,7 @@
     if (editable) {
       up = button("↑ Up", "small secondary", function () { move(li, -1, up); });
       down = button("↓ Down", "small secondary", function () { move(li, 1, down); });
-      del = button("Delete", "small danger", function () { confirmDelete(li); });
+      del = button("Delete", "small secondary danger", function () { confirmDelete(li); });
       [up, down, del].forEach(function (b) {
         b.setAttribute("aria-describedby", name.id);
         buttons.appendChild(b);
@@ -704,18 +675,19 @@
   // category list is optional (the picker then offers the policy's).
   function load() {
     loading.hidden = false;
-    var cats = getJSON("/api/v1/categories").then(function (resp) {
-      return resp.ok ? resp.json().then(categoryNames, function () { return []; }) : [];
+    var cats = getJSON("/api/v1/categories").then(function (r) {
+      return r.ok ? categoryNames(r.body) : [];
     }, function () { return []; });
-    return getJSON("/api/v1/policy").then(function (resp) {
-      if (resp.status === 401) {
+    return getJSON("/api/v1/policy").then(function (r) {
+      if (r.status === 401) {
         loggedOut();
         return;
       }
-      if (!resp.ok) {
-        return errorText(resp, "Loading the policy").then(showError);
+      if (!r.ok) {
+        showError(errorText(r, "Loading the policy"));
+        return;
       }
-      return Promise.all([resp.json(), cats]).then(function (both) {
+      return Promise.all([r.body, cats]).then(function (both) {
         doc = both[0] || {};
         var names = list(doc.categories).map(function (c) { return c && c.name; }).filter(Boolean);
         both[1].forEach(function (n) {
@@ -861,47 +833,44 @@
     });
     saveButton.disabled = true;
     status("Saving…");
-    fetch("/api/v1/policy", {
-      method: "PUT",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(out)
-    }).then(function (resp) {
-      if (resp.ok) {
-        return resp.json().then(function (body) {
-          var v = body && body.version ? String(body.version).slice(0, 12) : "";
-          return load().then(function () {
-            status("Saved" + (v ? " as version " + v : "") + "; the gateway applies it now.");
-          });
+    W.api("PUT", "/api/v1/policy", out).then(function (r) {
+      var body = r.body;
+      if (r.ok) {
+        if (body === null) {
+          throw new Error("not JSON");
+        }
+        var v = body.version ? String(body.version).slice(0, 12) : "";
+        return load().then(function () {
+          status("Saved" + (v ? " as version " + v : "") + "; the gateway applies it now.");
         });
       }
       status("");
-      if (resp.status === 401) {
+      if (r.status === 401) {
         loggedOut();
         return;
       }
-      if (resp.status === 422) {
-        return resp.json().then(function (body) {
-          var probs = list(body && body.problems);
-          if (!probs.length) {
-            probs = [{ path: "", message: (body && body.error) || "invalid policy" }];
-          }
-          showProblems(probs, sent, "Not saved: " + probs.length + (probs.length === 1 ? " problem" : " problems") +
-            ". Nothing was changed.");
-        });
+      if (r.status === 422) {
+        if (body === null) {
+          throw new Error("not JSON");
+        }
+        var probs = list(body.problems);
+        if (!probs.length) {
+          probs = [{ path: "", message: body.error || "invalid policy" }];
+        }
+        showProblems(probs, sent, "Not saved: " + probs.length + (probs.length === 1 ? " problem" : " problems") +
+          ". Nothing was changed.");
+        return;
       }
-      if (resp.status === 409) {
-        return errorText(resp, "Saving").then(function (text) {
-          showError("Not saved: someone changed the policy since you loaded it (" + text + "). ");
-          errorBox.appendChild(button("Reload the policy", "small", function () { load(); }));
-        });
+      if (r.status === 409) {
+        showError("Not saved: someone changed the policy since you loaded it (" + errorText(r, "Saving") + "). ");
+        errorBox.appendChild(button("Reload the policy", "small", function () { load(); }));
+        return;
       }
-      if (resp.status === 403) {
-        return errorText(resp, "Saving").then(function (text) {
-          showError("Not saved: your account may not change the policy (" + text + ").");
-        });
+      if (r.status === 403) {
+        showError("Not saved: your account may not change the policy (" + errorText(r, "Saving") + ").");
+        return;
       }
-      return errorText(resp, "Saving").then(function (text) { showError("Not saved: " + text); });
+      showError("Not saved: " + errorText(r, "Saving"));
     }).catch(function () {
       status("");
       showError("Not saved: the gateway cannot be reached.");
@@ -916,20 +885,17 @@
     "default": "No rule matched, so the policy's default action applies.",
     "rule": "A rule of the policy matched.",
     "invalid_target": "The target is not a valid host or address.",
-    "warn_accepted": "The user was warned and chose to continue."
+    "warn_accepted": "The user was warned and chose to continue.",
+    "gateway": "The gateway answered this request itself (the setup check); the policy was not asked."
   };
 
-  function pad(n) {
-    return (n < 10 ? "0" : "") + n;
-  }
-
+  // localTime writes the time iso in the browser's zone and in UTC.
   function localTime(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) {
       return String(iso);
     }
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-      pad(d.getHours()) + ":" + pad(d.getMinutes()) + " (" + d.toISOString().slice(0, 16).replace("T", " ") + " UTC)";
+    return W.dateTime(d, false) + " (" + d.toISOString().slice(0, 16).replace("T", " ") + " UTC)";
   }
 
   function why(d) {
@@ -1013,19 +979,17 @@
     // The test is a link: the page's URL carries it.
     window.history.replaceState(null, "", "/policy?" + page.toString());
     $("x-submit").disabled = true;
-    getJSON("/api/v1/explain?" + p.toString()).then(function (resp) {
-      if (resp.status === 401) {
+    getJSON("/api/v1/explain?" + p.toString()).then(function (r) {
+      if (r.status === 401) {
         loggedOut();
         return;
       }
-      if (!resp.ok) {
-        return errorText(resp, "The test").then(function (text) {
-          xError.textContent = text;
-          xError.hidden = false;
-          $("x-result").hidden = true;
-        });
+      if (!r.ok) {
+        W.show(xError, errorText(r, "The test"));
+        $("x-result").hidden = true;
+        return;
       }
-      return resp.json().then(showExplanation);
+      showExplanation(r.body);
     }).catch(function () {
       xError.textContent = "The gateway cannot be reached.";
       xError.hidden = false;

@@ -6,9 +6,12 @@
 // /api/v1/reverse/routes and the version it was read at. Problems come
 // back with paths ("routes[2].backends[0].url") and are shown next to
 // their field. Everything from the config or the network is inserted with
-// textContent, never as HTML; no inline style (the CSP forbids it).
+// textContent (Waygate.el of common.js), never as HTML; no inline style
+// (the CSP forbids it).
 "use strict";
 (function () {
+  var W = window.Waygate, $ = W.$, el = W.el, clear = W.clear, show = W.show;
+  var num = W.fmtInt, copy = W.copy, plural = W.plural, clock = W.hhmmss;
   var main = document.getElementById("main");
   if (!main || !document.getElementById("routes")) {
     return;
@@ -17,10 +20,6 @@
   var statusURL = main.getAttribute("data-status-url") || "/api/v1/reverse";
   var refreshMS = (parseInt(main.getAttribute("data-refresh-seconds"), 10) || 3) * 1000;
   var canEdit = main.getAttribute("data-can-edit") === "true";
-  var meta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = meta ? meta.getAttribute("content") : "";
-
-  function $(id) { return document.getElementById(id); }
 
   var list = $("routes");
   var errorBox = $("error");
@@ -44,23 +43,6 @@
 
   // ---- Small helpers -----------------------------------------------------
 
-  function el(tag, text, cls) {
-    var e = document.createElement(tag);
-    if (text !== undefined && text !== null) {
-      e.textContent = String(text);
-    }
-    if (cls) {
-      e.className = cls;
-    }
-    return e;
-  }
-
-  function clear(node) {
-    while (node.firstChild) {
-      node.removeChild(node.firstChild);
-    }
-  }
-
   // setText changes a node's text only when it differs, so that a refresh
   // touches nothing that did not change.
   function setText(node, text) {
@@ -76,15 +58,6 @@
     }
   }
 
-  function show(node, text) {
-    node.textContent = text || "";
-    node.hidden = !text;
-  }
-
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-
-  function clock(d) { return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()); }
-
   // when formats a time of the status; Go's zero time means never.
   function when(iso) {
     var d = new Date(iso);
@@ -95,41 +68,26 @@
     if (d.toDateString() === today.toDateString()) {
       return clock(d);
     }
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + clock(d);
+    return W.dateTime(d, true);
   }
-
-  function num(n) { return Number(n || 0).toLocaleString(); }
-
-  function copy(v) { return JSON.parse(JSON.stringify(v)); }
 
   function sameURL(a, b) {
     var norm = function (u) { return String(u || "").toLowerCase().replace(/\/+$/, ""); };
     return norm(a) === norm(b);
   }
 
-  function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
-
   function loggedOut() {
-    clear(errorBox);
-    errorBox.appendChild(document.createTextNode("Your session has ended. "));
-    var a = el("a", "Log in again");
-    a.href = "/login";
-    errorBox.appendChild(a);
-    errorBox.hidden = false;
+    W.loggedOut(errorBox);
   }
 
   // getJSON fetches url; it resolves with the body, or rejects with
   // {status, message}.
   function getJSON(url) {
-    return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } }).then(function (resp) {
-      return resp.json().then(function (body) {
-        if (!resp.ok) {
-          throw { status: resp.status, message: (body && body.error) || "HTTP " + resp.status };
-        }
-        return body;
-      }, function () {
-        throw { status: resp.status, message: "HTTP " + resp.status };
-      });
+    return W.api("GET", url).then(function (r) {
+      if (!r.ok || r.body === null) {
+        throw { status: r.status, message: (r.body && r.body.error) || "HTTP " + r.status };
+      }
+      return r.body;
     }, function () {
       throw { status: 0, message: "the gateway cannot be reached" };
     });
@@ -138,17 +96,8 @@
   // putRoutes saves routes as edited from version; it resolves with
   // {status, body} whatever the status.
   function putRoutes(version, routes) {
-    return fetch(routesURL, {
-      method: "PUT",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ version: version, routes: routes })
-    }).then(function (resp) {
-      return resp.json().then(function (body) {
-        return { status: resp.status, body: body || {} };
-      }, function () {
-        return { status: resp.status, body: {} };
-      });
+    return W.api("PUT", routesURL, { version: version, routes: routes }).then(function (r) {
+      return { status: r.status, body: r.body || {} };
     }, function () {
       return { status: 0, body: { error: "the gateway cannot be reached" } };
     });

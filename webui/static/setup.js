@@ -4,9 +4,11 @@
 // no cache answers for the proxy: loaded means this browser goes through
 // Waygate, failed means it does not. On an HTTPS page browsers refuse the
 // plain-HTTP image (mixed content), so there the page only offers the
-// check page in a new tab. Text goes in with textContent only.
+// check page in a new tab. Text goes in with textContent only (Waygate.el
+// of common.js).
 "use strict";
 (function () {
+  var W = window.Waygate;
   var TIMEOUT_MS = 10000;
   var main = document.getElementById("main");
   var result = document.getElementById("check-result");
@@ -21,12 +23,8 @@
 
   function show(state, title, text) {
     result.className = "setup-check check-" + state;
-    while (result.firstChild) {
-      result.removeChild(result.firstChild);
-    }
-    var strong = document.createElement("strong");
-    strong.textContent = title;
-    result.appendChild(strong);
+    W.clear(result);
+    result.appendChild(W.el("strong", title));
     if (text) {
       result.appendChild(document.createTextNode(" " + text));
     }
