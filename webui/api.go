@@ -303,8 +303,9 @@ type countJSON struct {
 	BytesOut int64  `json:"bytes_out"`
 }
 
-// statsDims are the top lists GET /api/v1/stats returns.
-var statsDims = []string{"host", "user", "category", "action"}
+// statsDims are the top lists GET /api/v1/stats returns ("error": the
+// causes of upstream failures).
+var statsDims = []string{"host", "user", "category", "action", "error"}
 
 // stats is GET /api/v1/stats?since=&until=&step=minute|hour&top=N. The
 // range defaults to the last 24 hours, the step to hour, top to 10 (0

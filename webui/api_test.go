@@ -202,8 +202,14 @@ func TestStats(t *testing.T) {
 	if len(series) != 1 || series[0] != (seriesCall{time.Hour, now.Add(-24 * time.Hour), now}) {
 		t.Errorf("series calls %+v", series)
 	}
-	if len(tops) != 4 || tops[0].n != 10 {
+	if len(tops) != len(statsDims) || tops[0].n != 10 {
 		t.Errorf("top calls %+v", tops)
+	}
+	for i, dim := range []string{"host", "user", "category", "action", "error"} {
+		if i >= len(tops) || tops[i].dim != dim {
+			t.Errorf("top calls %+v, want the dimensions host, user, category, action, error", tops)
+			break
+		}
 	}
 	var out struct {
 		Step   string

@@ -479,13 +479,13 @@ func qFloorDiv(a, b int64) int64 {
 }
 
 // Dimensions of the rollups Top accepts.
-var qTopDims = map[string]bool{"host": true, "user": true, "category": true, "action": true}
+var qTopDims = map[string]bool{"host": true, "user": true, "category": true, "action": true, "error": true}
 
-// Top returns the n keys of dim ("host", "user", "category" or "action")
-// with the most requests between since and until, most first (ties by
-// key), with their totals. It reads the hourly rollups, so since is
-// rounded down and until up to whole hours; a zero since or until leaves
-// that side open. n <= 0 means DefaultTop. An event with several
+// Top returns the n keys of dim ("host", "user", "category", "action", or
+// "error": the causes of upstream failures) with the most requests between
+// since and until, most first (ties by key), with their totals. It reads
+// the hourly rollups, so since is rounded down and until up to whole
+// hours; a zero since or until leaves that side open. n <= 0 means DefaultTop. An event with several
 // categories counts once for each.
 func Top(ctx context.Context, db *sql.DB, dim string, since, until time.Time, n int) ([]audit.Count, error) {
 	if !qTopDims[dim] {

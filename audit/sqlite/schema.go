@@ -150,4 +150,13 @@ CREATE TABLE config_revisions (
 	sha256  BLOB NOT NULL              -- SHA-256 of config
 );
 `,
+	// 5: upstream failures rolled up by cause ('error' dimension: the
+	// Error of requests, tunnels and reverse requests), for the
+	// dashboard; backfilled from the events kept so far.
+	`
+INSERT INTO rollup_hour (hour, dim, key, requests, blocked, bytes_in, bytes_out)
+	SELECT (time / 3600000000000 - (time < 0 AND time % 3600000000000 <> 0)) * 3600, 'error', error,
+		count(*), sum(action IN ('block', 'warn') AND reason <> 'warn_accepted'), sum(bytes_in), sum(bytes_out)
+	FROM events WHERE error <> '' AND kind IN ('http', 'connect', 'reverse') GROUP BY 1, 3;
+`,
 }

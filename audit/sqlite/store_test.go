@@ -259,6 +259,12 @@ func TestRollups(t *testing.T) {
 		if i%10 == 0 {
 			e.Categories = []string{"dup", "dup"}
 		}
+		if i%7 == 0 {
+			e.Error = []string{"timeout", "refused"}[i%2]
+		}
+		if i%11 == 0 { // an admin action's error is no upstream failure
+			e.Kind, e.Error = audit.KindAdmin, "reload failed"
+		}
 		s.Record(e)
 		if i%500 == 0 {
 			if err := s.Flush(); err != nil { // several transactions per bucket
@@ -271,6 +277,9 @@ func TestRollups(t *testing.T) {
 		add(wantHour, key{h, "user", e.User}, e)
 		add(wantHour, key{h, "client", e.Client}, e)
 		add(wantHour, key{h, "action", e.Action}, e)
+		if e.Error != "" && e.Kind != audit.KindAdmin {
+			add(wantHour, key{h, "error", e.Error}, e)
+		}
 		seen := map[string]bool{}
 		for _, c := range e.Categories {
 			if !seen[c] {
@@ -322,6 +331,39 @@ func TestRollups(t *testing.T) {
 	}
 	if wantHour[key{testT0.Unix() / 3600 * 3600, "total", ""}].blocked == 0 {
 		t.Fatal("test data has no blocked events")
+	}
+
+	// Migration 5 backfills the error rollups of older databases: from
+	// the same events it gives what the writer keeps.
+	errRows := func() map[key]sums {
+		got := map[key]sums{}
+		rows, err := s.DB().Query(`SELECT hour, dim, key, requests, blocked, bytes_in, bytes_out FROM rollup_hour WHERE dim = 'error'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k key
+			var v sums
+			if err := rows.Scan(&k.hour, &k.dim, &k.key, &v.req, &v.blocked, &v.in, &v.out); err != nil {
+				t.Fatal(err)
+			}
+			got[k] = v
+		}
+		return got
+	}
+	kept := errRows()
+	if len(kept) == 0 {
+		t.Fatal("no error rollups")
+	}
+	if _, err := s.DB().Exec(`DELETE FROM rollup_hour WHERE dim = 'error'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().Exec(migrations[4]); err != nil {
+		t.Fatal(err)
+	}
+	if got := errRows(); !reflect.DeepEqual(got, kept) {
+		t.Fatalf("backfilled error rollups:\n got %v\nwant %v", got, kept)
 	}
 }
 

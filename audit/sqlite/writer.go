@@ -418,6 +418,9 @@ func (s *Store) insertTx(ws *writerStmts, evs []*audit.Event, prog *replayProgre
 		sum(rollupKey{hour, "user", e.User}, blocked, e)
 		sum(rollupKey{hour, "client", e.Client}, blocked, e)
 		sum(rollupKey{hour, "action", e.Action}, blocked, e)
+		if e.Error != "" && trafficKind(e.Kind) {
+			sum(rollupKey{hour, "error", e.Error}, blocked, e)
+		}
 		for i, c := range e.Categories {
 			if !dupBefore(e.Categories, i) {
 				sum(rollupKey{hour, "category", c}, blocked, e)
@@ -447,6 +450,13 @@ func (s *Store) insertTx(ws *writerStmts, evs []*audit.Event, prog *replayProgre
 		}
 	}
 	return id, prev, nil
+}
+
+// trafficKind reports whether events of kind k carry traffic (requests,
+// tunnels, reverse requests), whose Error is the cause of an upstream
+// failure, rolled up by cause; admin events' errors are not.
+func trafficKind(k audit.Kind) bool {
+	return k == audit.KindHTTP || k == audit.KindConnect || k == audit.KindReverse
 }
 
 // dupBefore reports whether list[i] already occurs in list[:i] (an event

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -230,15 +231,44 @@ func TestBrowserUI(t *testing.T) {
 	}
 	b.shot("logs")
 
-	// The dashboard draws its chart and shows live traffic.
+	// A request to a port nobody listens on fails upstream (refused).
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + closed.Addr().String() + "/nobody-home"
+	closed.Close()
+	failed := func() {
+		t.Helper()
+		resp, err := proxied.Get(deadURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("request to a closed port: %s", resp.Status)
+		}
+	}
+	failed()
+	time.Sleep(500 * time.Millisecond) // the audit writer flushes every 200 ms
+
+	// The dashboard draws its chart, lists the upstream errors of the last
+	// hour by cause, and shows live traffic and failures.
 	b.do("dashboard", chromedp.Navigate(b.base+"/dashboard"), chromedp.WaitVisible(chromedp.CSS("#chart svg")))
+	if !b.until(`document.querySelector("#top-error").textContent.includes("refused")`, 5*time.Second) {
+		t.Errorf("the dashboard does not list the refused connection: %q", b.text(chromedp.Text(chromedp.ID("top-error"))))
+	}
 	if resp, err := proxied.Get(s.origin.URL + "/live-on-dashboard"); err == nil {
 		resp.Body.Close()
 	} else {
 		t.Fatal(err)
 	}
+	failed()
 	if !b.until(`document.querySelector("#ticker").textContent.includes("live-on-dashboard")`, 10*time.Second) {
 		t.Errorf("the dashboard ticker did not show live traffic: %q", b.text(chromedp.Text(chromedp.ID("ticker"))))
+	}
+	if !b.until(`document.querySelector("#live-errors").textContent === "1"`, 10*time.Second) {
+		t.Errorf("live upstream errors: %q, want 1", b.text(chromedp.Text(chromedp.ID("live-errors"))))
 	}
 	b.shot("dashboard")
 

@@ -138,7 +138,7 @@
     setText("total-bytes-out", fmtBytes(bout));
     drawChart(slots(data));
     var top = data.top || {};
-    ["host", "user", "category"].forEach(function (dim) { fillTop(dim, top[dim]); });
+    ["host", "user", "category", "error"].forEach(function (dim) { fillTop(dim, top[dim]); });
     setText("updated", "Updated at " + hhmmss(new Date()) + "; refreshed every " + refreshMS / 1000 + " seconds.");
   }
 
@@ -174,13 +174,16 @@
 
   var recentReq = [];
   var recentBlk = [];
+  var recentErr = [];
 
   function prune() {
     var cutoff = Date.now() - 60000;
-    while (recentReq.length && recentReq[0] < cutoff) { recentReq.shift(); }
-    while (recentBlk.length && recentBlk[0] < cutoff) { recentBlk.shift(); }
+    [recentReq, recentBlk, recentErr].forEach(function (times) {
+      while (times.length && times[0] < cutoff) { times.shift(); }
+    });
     setText("live-requests", fmtInt(recentReq.length));
     setText("live-blocked", fmtInt(recentBlk.length));
+    setText("live-errors", fmtInt(recentErr.length));
   }
 
   function target(ev) {
@@ -194,6 +197,7 @@
     if (ev.kind !== "admin") {
       recentReq.push(now);
       if (ev.action === "block") { recentBlk.push(now); }
+      if (ev.error) { recentErr.push(now); }
     }
     prune();
 
