@@ -13,7 +13,7 @@ if [ ! -x "$harness" ]; then
   exit 0
 fi
 bin=$(mktemp -d)/waygate
-(cd "$root" && go build -o "$bin" ./cmd/waygate)
+"$root/scripts/build.sh" "$bin" # the release build
 export PROJECT_NAME=${PROJECT_NAME:-waygate}
 export PROJECT_FWD_CMD="$root/scripts/bench/forward.sh $bin"
 export PROJECT_REV_CMD="$root/scripts/bench/reverse.sh $bin"
