@@ -33,6 +33,34 @@ var navPages = []navPage{
 	{"Admin log", "/admin-log"}, {"Proxy lab", "/lab"},
 }
 
+// topPanel is one top list of the dashboard (template "top" in
+// dashboard.html), filled by dashboard.js from GET /api/v1/stats.
+type topPanel struct {
+	Dim   string // the stats dimension; the table's id is "top-" + Dim
+	Title string // the panel's heading
+	Key   string // the heading of the key column
+	Count string // the heading of the count column
+	Note  string // a line under the heading; may be empty
+}
+
+var topPanels = map[string]topPanel{
+	"host":     {Dim: "host", Title: "Top hosts", Key: "Host", Count: "Requests"},
+	"user":     {Dim: "user", Title: "Top users", Key: "User", Count: "Requests"},
+	"category": {Dim: "category", Title: "Top categories", Key: "Category", Count: "Requests"},
+	"error": {Dim: "error", Title: "Upstream errors, last hour", Key: "Cause", Count: "Failures",
+		Note: "Requests and tunnels that failed on the way to the site or backend, by cause."},
+}
+
+// topPanelOf is the template function topPanel: the panel of dim, or an
+// error (a broken template, caught by the tests) for an unknown one.
+func topPanelOf(dim string) (topPanel, error) {
+	p, ok := topPanels[dim]
+	if !ok {
+		return topPanel{}, fmt.Errorf("no dashboard panel %q", dim)
+	}
+	return p, nil
+}
+
 // staticFile is an embedded asset, served with an ETag.
 type staticFile struct {
 	data        []byte
@@ -50,7 +78,7 @@ var contentTypes = map[string]string{
 
 // loadAssets parses the page templates and reads the static files.
 func loadAssets() (*template.Template, map[string]*staticFile, error) {
-	t, err := template.New("").Funcs(template.FuncMap{"navPages": func() []navPage { return navPages }}).
+	t, err := template.New("").Funcs(template.FuncMap{"navPages": func() []navPage { return navPages }, "topPanel": topPanelOf}).
 		ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, nil, fmt.Errorf("webui: templates: %w", err)
