@@ -241,36 +241,36 @@ func (st *backendState) ejectedNow(now int64) bool {
 // Times are zero when the event never happened.
 type BackendStatus struct {
 	// Route and URL identify the backend.
-	Route string
-	URL   string
+	Route string `json:"route"`
+	URL   string `json:"url"`
 	// Healthy is the active health-check verdict; always true when the
 	// route has no active checks.
-	Healthy bool
+	Healthy bool `json:"healthy"`
 	// Ejected is true while the backend is passively ejected (until
 	// EjectedUntil).
-	Ejected      bool
-	EjectedUntil time.Time
+	Ejected      bool      `json:"ejected"`
+	EjectedUntil time.Time `json:"ejected_until"`
 	// InFlight is the number of attempts between Pick and Done.
-	InFlight int
+	InFlight int `json:"in_flight"`
 	// MaxConns is the cap on InFlight; 0 means no cap.
-	MaxConns int
+	MaxConns int `json:"max_conns"`
 	// Weight is the effective weight (never 0).
-	Weight int
+	Weight int `json:"weight"`
 	// Requests counts attempts picked; Failures counts attempts reported
 	// failed; both since the backend first appeared (they survive reloads).
-	Requests uint64
-	Failures uint64
+	Requests uint64 `json:"requests"`
+	Failures uint64 `json:"failures"`
 	// ConsecutiveFailures is the current run of failed attempts.
-	ConsecutiveFailures int
+	ConsecutiveFailures int `json:"consecutive_failures"`
 	// LastError and LastErrorAt are the last failed attempt's error.
-	LastError   string
-	LastErrorAt time.Time
+	LastError   string    `json:"last_error"`
+	LastErrorAt time.Time `json:"last_error_at"`
 	// HealthCheck tells whether active checks are configured; LastCheck,
 	// LastCheckOK and LastCheckError describe the last one completed.
-	HealthCheck    bool
-	LastCheck      time.Time
-	LastCheckOK    bool
-	LastCheckError string
+	HealthCheck    bool      `json:"health_check"`
+	LastCheck      time.Time `json:"last_check"`
+	LastCheckOK    bool      `json:"last_check_ok"`
+	LastCheckError string    `json:"last_check_error"`
 }
 
 // Status returns a snapshot of the pool's backends in configuration order.

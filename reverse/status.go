@@ -2,27 +2,28 @@ package reverse
 
 import "time"
 
-// Status is a snapshot of the reverse proxy for the admin UI.
+// Status is a snapshot of the reverse proxy for the admin UI, with the
+// JSON names of GET /api/v1/reverse.
 type Status struct {
-	Routes []RouteStatus
+	Routes []RouteStatus `json:"routes"`
 }
 
 // RouteStatus is one route's configuration summary and live state.
 type RouteStatus struct {
-	Name       string
-	Hosts      []string
-	PathPrefix string
-	Balance    string
+	Name       string   `json:"name"`
+	Hosts      []string `json:"hosts"`
+	PathPrefix string   `json:"path_prefix"`
+	Balance    string   `json:"balance"`
 	// Requests counts requests routed here since the route was last
 	// loaded; InFlight those being served now.
-	Requests uint64
-	InFlight int64
+	Requests uint64 `json:"requests"`
+	InFlight int64  `json:"in_flight"`
 	// Errors counts requests no backend answered; LastError is the latest
 	// such error ("" if none) and LastErrorAt its time.
-	Errors      uint64
-	LastError   string
-	LastErrorAt time.Time
-	Backends    []BackendStatus
+	Errors      uint64          `json:"errors"`
+	LastError   string          `json:"last_error"`
+	LastErrorAt time.Time       `json:"last_error_at"`
+	Backends    []BackendStatus `json:"backends"`
 }
 
 // Status returns the routes of the running configuration, in config

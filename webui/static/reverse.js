@@ -112,19 +112,19 @@
     if (!st) {
       return { state: "unknown", label: "not running", detail: "The running reverse proxy does not have this backend." };
     }
-    if (st.Ejected) {
-      return { state: "ejected", label: "ejected", detail: "Ejected after failed requests" + (when(st.EjectedUntil) ? " until " + when(st.EjectedUntil) : "") + "." };
+    if (st.ejected) {
+      return { state: "ejected", label: "ejected", detail: "Ejected after failed requests" + (when(st.ejected_until) ? " until " + when(st.ejected_until) : "") + "." };
     }
-    if (!st.Healthy) {
-      return { state: "down", label: "down", detail: "Failing its health checks" + (st.LastCheckError ? ": " + st.LastCheckError : ".") };
+    if (!st.healthy) {
+      return { state: "down", label: "down", detail: "Failing its health checks" + (st.last_check_error ? ": " + st.last_check_error : ".") };
     }
-    return { state: "healthy", label: "healthy", detail: st.HealthCheck ? "Passing its health checks." : "No active health checks; up unless requests fail." };
+    return { state: "healthy", label: "healthy", detail: st.health_check ? "Passing its health checks." : "No active health checks; up unless requests fail." };
   }
 
   function statusOf(name) {
     var rs = running && running.routes ? running.routes : [];
     for (var i = 0; i < rs.length; i++) {
-      if (rs[i].Name === name) {
+      if (rs[i].name === name) {
         return rs[i];
       }
     }
@@ -134,9 +134,9 @@
   // backendStatus finds a configured backend in the route's status: by
   // URL, or by position when the URLs are written differently.
   function backendStatus(rs, b, j, count) {
-    var bs = rs && rs.Backends ? rs.Backends : [];
+    var bs = rs && rs.backends ? rs.backends : [];
     for (var i = 0; i < bs.length; i++) {
-      if (sameURL(bs[i].URL, b.url)) {
+      if (sameURL(bs[i].url, b.url)) {
         return bs[i];
       }
     }
@@ -357,13 +357,13 @@
         if (b.cells.health.title !== h.detail) {
           b.cells.health.title = h.detail;
         }
-        setText(b.cells.inFlight, st ? num(st.InFlight) + (st.MaxConns ? " / " + num(st.MaxConns) : "") : "–");
-        setText(b.cells.requests, st ? num(st.Requests) : "–");
-        setText(b.cells.failures, st ? num(st.Failures) + (st.ConsecutiveFailures ? " (" + st.ConsecutiveFailures + " in a row)" : "") : "–");
-        setText(b.cells.error, st && st.LastError ? st.LastError + " (" + when(st.LastErrorAt) + ")" : "none");
+        setText(b.cells.inFlight, st ? num(st.in_flight) + (st.max_conns ? " / " + num(st.max_conns) : "") : "–");
+        setText(b.cells.requests, st ? num(st.requests) : "–");
+        setText(b.cells.failures, st ? num(st.failures) + (st.consecutive_failures ? " (" + st.consecutive_failures + " in a row)" : "") : "–");
+        setText(b.cells.error, st && st.last_error ? st.last_error + " (" + when(st.last_error_at) + ")" : "none");
         var check = "no active checks";
-        if (st && st.HealthCheck) {
-          check = when(st.LastCheck) ? when(st.LastCheck) + " " + (st.LastCheckOK ? "ok" : "failed" + (st.LastCheckError ? ": " + st.LastCheckError : "")) : "not yet";
+        if (st && st.health_check) {
+          check = when(st.last_check) ? when(st.last_check) + " " + (st.last_check_ok ? "ok" : "failed" + (st.last_check_error ? ": " + st.last_check_error : "")) : "not yet";
         } else if (!st) {
           check = "–";
         }
@@ -375,9 +375,9 @@
         healthy + " of " + n + " healthy";
       setText(live.state, label);
       setClass(live.state, "route-state health-" + state);
-      setText(live.counters, rs ? plural(Number(rs.Requests || 0), "request", "requests") + " since the last reload · " +
-        num(rs.InFlight) + " in flight · " + plural(Number(rs.Errors || 0), "error", "errors") : "Not served by the running gateway.");
-      var err = rs && rs.LastError ? "Last error: " + rs.LastError + " (" + when(rs.LastErrorAt) + ")" : "";
+      setText(live.counters, rs ? plural(Number(rs.requests || 0), "request", "requests") + " since the last reload · " +
+        num(rs.in_flight) + " in flight · " + plural(Number(rs.errors || 0), "error", "errors") : "Not served by the running gateway.");
+      var err = rs && rs.last_error ? "Last error: " + rs.last_error + " (" + when(rs.last_error_at) + ")" : "";
       setText(live.lastError, err);
       live.lastError.hidden = !err;
     });
