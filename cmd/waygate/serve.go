@@ -80,6 +80,9 @@ type gateway struct {
 	events     *audit.Broadcaster            // the live event stream; records to the audit sink
 	engine     atomic.Pointer[filter.Engine] // the running policy, for the UI's explain
 	lab        *lab                          // the proxy lab; nil without the admin UI or when it failed to start
+	// stamps are the watched files as the running configuration was
+	// loaded from them (see filesChanged); nil without a watcher.
+	stamps map[string]fileStamp
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -233,7 +236,7 @@ func (g *gateway) proxyOptions(cfg *config.Config, resolver *upstream.Resolver) 
 
 // watchFiles points the watcher at the config file, the running
 // policy's list files and the certificate files of the reverse proxy and
-// the admin listener.
+// the admin listener, and stamps them. The caller holds g.mu.
 func (g *gateway) watchFiles() {
 	if g.watcher == nil {
 		return
@@ -244,6 +247,45 @@ func (g *gateway) watchFiles() {
 	}
 	files = append(files, g.adminTLS.files()...)
 	g.watcher.set(files)
+	g.stamps = stampFiles(files)
+}
+
+// fileStamp is what tells a watched file's versions apart: its size and
+// modification time; the zero fileStamp stands for a missing file.
+type fileStamp struct {
+	size  int64
+	mtime int64 // Unix nanoseconds
+}
+
+// stampFiles returns the stamps of paths.
+func stampFiles(paths []string) map[string]fileStamp {
+	out := make(map[string]fileStamp, len(paths))
+	for _, p := range paths {
+		var st fileStamp
+		if fi, err := os.Stat(p); err == nil {
+			st = fileStamp{fi.Size(), fi.ModTime().UnixNano()}
+		}
+		out[p] = st
+	}
+	return out
+}
+
+// filesChanged reports whether a watched file differs from what the
+// running configuration was loaded from. A change the gateway made and
+// applied itself (a save from the web UI, which reloads at once) is no
+// change by the time the watcher reports it, so it is not applied twice.
+func (g *gateway) filesChanged() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stamps == nil {
+		return true
+	}
+	for p, st := range g.stamps {
+		if now := stampFiles([]string{p})[p]; now != st {
+			return true
+		}
+	}
+	return false
 }
 
 // listenerAddrs converts bound listener addresses for the guard.
@@ -398,8 +440,10 @@ func (g *gateway) run() error {
 			g.log.Warn("config file not watched; reload with SIGHUP", "error", err)
 		} else {
 			defer w.close()
+			g.mu.Lock() // a save from the web UI may reload already
 			g.watcher = w
 			g.watchFiles()
+			g.mu.Unlock()
 			fileEvents = w.events
 		}
 	}
@@ -446,6 +490,10 @@ func (g *gateway) run() error {
 			}
 			return err
 		case <-fileEvents:
+			if !g.filesChanged() {
+				g.log.Debug("watched files unchanged since the last load; no reload")
+				continue
+			}
 			g.reload("file changed")
 		case why := <-g.reloads:
 			g.reload(why)

@@ -245,6 +245,27 @@ func TestPolicySavedFromTheUI(t *testing.T) {
 	if !strings.Contains(string(saved), "block-test") || !strings.Contains(string(saved), "allow_destinations") {
 		t.Errorf("saved config lost the rest of the file or the rule:\n%s", saved)
 	}
+	// The save reloaded once: the file watcher, which sees the file the
+	// save wrote, does not reload it again.
+	time.Sleep(time.Second) // the watcher reports after 200 ms of quiet
+	var admin struct {
+		Events []struct{ Method, Detail string }
+	}
+	resp, err = c.Get(base + "/api/v1/logs?kind=admin&limit=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&admin)
+	resp.Body.Close()
+	reloads := 0
+	for _, e := range admin.Events {
+		if e.Method == "reload" {
+			reloads++
+		}
+	}
+	if reloads != 1 {
+		t.Errorf("%d reloads after one save, want 1: %+v", reloads, admin.Events)
+	}
 
 	// The admin log: the saved revision's diff shows the new rule; a
 	// rollback to the file as it was unblocks again.
