@@ -276,11 +276,12 @@ func stampFiles(paths []string) map[string]fileStamp {
 // change by the time the watcher reports it, so it is not applied twice.
 func (g *gateway) filesChanged() bool {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.stamps == nil {
+	stamps := g.stamps // never modified: watchFiles replaces it
+	g.mu.Unlock()
+	if stamps == nil {
 		return true
 	}
-	for p, st := range g.stamps {
+	for p, st := range stamps {
 		if now := stampFiles([]string{p})[p]; now != st {
 			return true
 		}
