@@ -99,24 +99,29 @@ func TestIndexPage(t *testing.T) {
 	}
 }
 
-func TestIndexPageEscapesHostileNames(t *testing.T) {
-	e := newEnv(t, nil)
+// TestPagesEscapeHostileNames: every page of the navigation bar shows the
+// logged-in user's name, escaped; the JSON API escapes it too.
+func TestPagesEscapeHostileNames(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Setup = fakeSetup{info: wildcardSetup()} })
 	const hostile = "<script>alert(1)</script>"
 	cookie, _ := e.login(hostile)
-	w := e.do(req{method: "GET", path: "/", cookie: cookie})
-	if w.Code != http.StatusOK {
-		t.Fatalf("%d %s", w.Code, w.Body)
+	for _, pg := range navPages {
+		w := e.do(req{method: "GET", path: pg.Path, cookie: cookie})
+		if w.Code != http.StatusOK {
+			t.Errorf("%s: %d %s", pg.Path, w.Code, w.Body)
+			continue
+		}
+		body := w.Body.String()
+		if strings.Contains(body, hostile) || strings.Contains(body, "<script>alert") {
+			t.Errorf("%s: name not escaped:\n%s", pg.Path, body)
+		}
+		if !strings.Contains(body, html.EscapeString(hostile)) && !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("%s: escaped name missing:\n%s", pg.Path, body)
+		}
+		assertNoInlineScript(t, body)
 	}
-	body := w.Body.String()
-	if strings.Contains(body, hostile) || strings.Contains(body, "<script>alert") {
-		t.Fatalf("name not escaped:\n%s", body)
-	}
-	if !strings.Contains(body, html.EscapeString(hostile)) && !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
-		t.Errorf("escaped name missing:\n%s", body)
-	}
-	assertNoInlineScript(t, body)
 	// And in the JSON API, where encoding/json escapes < and >.
-	w = e.do(req{method: "GET", path: "/api/v1/session", cookie: cookie})
+	w := e.do(req{method: "GET", path: "/api/v1/session", cookie: cookie})
 	if strings.ContainsAny(w.Body.String(), "<>") {
 		t.Errorf("session info %s", w.Body)
 	}
