@@ -422,22 +422,26 @@ func TestHashKeySources(t *testing.T) {
 	}
 }
 
+// pickCases are the balancing methods TestPickAllocations and
+// BenchmarkPick run Pick with (a request with X-User and a sid cookie).
+var pickCases = []struct {
+	name string
+	cfg  PoolConfig
+}{
+	{"round_robin", PoolConfig{}},
+	{"weighted", PoolConfig{Balance: "weighted"}},
+	{"least_conn", PoolConfig{Balance: "least_conn"}},
+	{"hash_client", PoolConfig{Balance: "hash"}},
+	{"hash_header", PoolConfig{Balance: "hash", Hash: HashOn{Kind: "header", Name: "X-User"}}},
+	{"hash_cookie", PoolConfig{Balance: "hash", Hash: HashOn{Kind: "cookie", Name: "sid"}}},
+}
+
 func TestPickAllocations(t *testing.T) {
 	req, _ := http.NewRequest("GET", "http://x/", nil)
 	req.Header.Set("X-User", "alice")
 	req.Header.Set("Cookie", "a=b; sid=123")
 	client := netip.MustParseAddr("192.0.2.10")
-	for _, tc := range []struct {
-		name string
-		cfg  PoolConfig
-	}{
-		{"round_robin", PoolConfig{}},
-		{"weighted", PoolConfig{Balance: "weighted"}},
-		{"least_conn", PoolConfig{Balance: "least_conn"}},
-		{"hash_client", PoolConfig{Balance: "hash"}},
-		{"hash_header", PoolConfig{Balance: "hash", Hash: HashOn{Kind: "header", Name: "X-User"}}},
-		{"hash_cookie", PoolConfig{Balance: "hash", Hash: HashOn{Kind: "cookie", Name: "sid"}}},
-	} {
+	for _, tc := range pickCases {
 		r := btRegistry(t, nil)
 		tc.cfg.Backends = btBackends(t, 4)
 		p := btPool(t, r, tc.cfg)
@@ -460,17 +464,7 @@ func BenchmarkPick(b *testing.B) {
 	req.Header.Set("X-User", "alice")
 	req.Header.Set("Cookie", "theme=dark; sid=1234567890")
 	client := netip.MustParseAddr("192.0.2.10")
-	for _, tc := range []struct {
-		name string
-		cfg  PoolConfig
-	}{
-		{"round_robin", PoolConfig{}},
-		{"weighted", PoolConfig{Balance: "weighted"}},
-		{"least_conn", PoolConfig{Balance: "least_conn"}},
-		{"hash_client", PoolConfig{Balance: "hash"}},
-		{"hash_header", PoolConfig{Balance: "hash", Hash: HashOn{Kind: "header", Name: "X-User"}}},
-		{"hash_cookie", PoolConfig{Balance: "hash", Hash: HashOn{Kind: "cookie", Name: "sid"}}},
-	} {
+	for _, tc := range pickCases {
 		r := btRegistry(b, nil)
 		tc.cfg.Backends = btBackends(b, 4)
 		for i := range tc.cfg.Backends {
