@@ -93,7 +93,10 @@ type Store struct {
 	mu     sync.RWMutex // Record and Flush hold it shared while sending; Close exclusively
 	closed bool
 	queue  chan queueItem
-	done   chan struct{} // closed when the writer has stopped
+	// kick ends the writer's linger early: sent (never blocking) by Flush,
+	// by Close, and by Record when a full batch is waiting.
+	kick chan struct{}
+	done chan struct{} // closed when the writer has stopped
 
 	queued, written, spooled, replayed, dropped atomic.Int64
 	lastErr                                     atomic.Pointer[string]
@@ -146,6 +149,7 @@ func Open(o Options) (*Store, error) {
 		log:        o.Logger,
 		now:        o.Now,
 		queue:      make(chan queueItem, o.QueueSize),
+		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		stopRetain: make(chan struct{}),
 	}
@@ -295,11 +299,15 @@ func (s *Store) Record(e *audit.Event) {
 	select {
 	case s.queue <- queueItem{ev: e}:
 		s.queued.Add(1)
+		if len(s.queue) >= min(s.opt.BatchSize, cap(s.queue)) {
+			s.wake()
+		}
 		s.mu.RUnlock()
 		return
 	default:
 	}
 	defer s.mu.RUnlock()
+	s.wake() // the queue is full: the writer must not linger
 	t := time.NewTimer(s.opt.WaitBound)
 	defer t.Stop()
 	for {
@@ -347,6 +355,7 @@ func (s *Store) Flush() error {
 	}
 	done := make(chan struct{})
 	s.queue <- queueItem{done: done}
+	s.wake()
 	s.mu.RUnlock()
 	<-done
 	if e := s.lastErr.Load(); e != nil && !s.writerHealthy() {
@@ -366,6 +375,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.queue)
+	s.wake()
 	s.mu.Unlock()
 	s.retainOnce.Do(func() { close(s.stopRetain) })
 	s.retention.Wait()
@@ -390,6 +400,14 @@ func (s *Store) Close() error {
 		errs = append(errs, fmt.Errorf("audit sqlite: close: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// wake ends the writer's linger, if it is lingering, without blocking.
+func (s *Store) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Stats returns the counters.

@@ -723,3 +723,41 @@ func TestDatabaseFileIsPrivate(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestLingerEndsEarly checks that the writer, lingering for more events,
+// stops waiting as soon as a full batch is queued, a Flush is asked for, or
+// the store is closed: with an hour-long linger, each of these gets the
+// events written at once.
+func TestLingerEndsEarly(t *testing.T) {
+	const batch = 8
+	cases := []struct {
+		name   string
+		events int
+		end    func(*Store) error
+	}{
+		{"full batch", 2 * batch, nil},
+		{"flush", 3, (*Store).Flush},
+		{"close", 3, (*Store).Close},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.db")
+			s := openTest(t, path, func(o *Options) { o.BatchSize = batch; o.Linger = time.Hour })
+			for i := range c.events {
+				s.Record(testEvent(i))
+			}
+			if c.end != nil {
+				if err := c.end(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for s.Stats().Written < int64(c.events) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d events written: the writer is still lingering", s.Stats().Written, c.events)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+}

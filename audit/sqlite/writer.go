@@ -80,44 +80,36 @@ func (s *Store) run() {
 		// Gather what is queued (group commit). The writer lingers a
 		// little for more events so that transactions are large: each
 		// commit rewrites the index pages it touched, so many small
-		// commits cost far more than a few large ones. A Flush request
-		// ends the wait at once.
+		// commits cost far more than a few large ones. While it lingers
+		// it does not receive: events collect in the queue without waking
+		// it once each (at tens of thousands of events a second, those
+		// wake-ups cost the request goroutines more than the inserts).
+		// A Flush, Close or a full batch ends the wait at once (kick), and
+		// a full batch already queued means no wait at all.
 		batch, flushes = batch[:0], flushes[:0]
 		closed := false
-		linger := time.NewTimer(s.opt.Linger)
+		gatherItem(it, &batch, &flushes)
+		if len(flushes) == 0 && s.opt.Linger > 0 && len(batch)+len(s.queue) < s.opt.BatchSize {
+			linger := time.NewTimer(s.opt.Linger)
+			select {
+			case <-linger.C:
+			case <-s.kick:
+			}
+			linger.Stop()
+		}
 	gather:
-		for {
-			if it.done != nil {
-				flushes = append(flushes, it.done)
-			} else {
-				batch = append(batch, it.ev)
-			}
-			if len(batch) >= s.opt.BatchSize {
-				break
-			}
-			if len(flushes) > 0 {
-				select {
-				case it, ok = <-s.queue:
-					if !ok {
-						closed = true
-						break gather
-					}
-					continue
-				default:
-					break gather
-				}
-			}
+		for len(batch) < s.opt.BatchSize {
 			select {
 			case it, ok = <-s.queue:
 				if !ok {
 					closed = true
 					break gather
 				}
-			case <-linger.C:
+				gatherItem(it, &batch, &flushes)
+			default:
 				break gather
 			}
 		}
-		linger.Stop()
 		s.write(batch)
 		clear(batch)
 		if len(flushes) > 0 {
@@ -130,6 +122,16 @@ func (s *Store) run() {
 			s.shutdown()
 			return
 		}
+	}
+}
+
+// gatherItem adds a queued item to the batch being gathered: an event to
+// batch, a Flush request to flushes.
+func gatherItem(it queueItem, batch *[]*audit.Event, flushes *[]chan struct{}) {
+	if it.done != nil {
+		*flushes = append(*flushes, it.done)
+	} else {
+		*batch = append(*batch, it.ev)
 	}
 }
 
