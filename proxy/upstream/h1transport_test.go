@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -1037,5 +1040,98 @@ func answerOnceThen(second func(c net.Conn)) func(n int, c net.Conn, br *bufio.R
 			return
 		}
 		second(c)
+	}
+}
+
+// TestWriteRequestHead checks the transport's own request writer against
+// net/http's Request.Write: the same request line and the same fields, in
+// any order, for every kind of request the transport handles.
+func TestWriteRequestHead(t *testing.T) {
+	type tc struct {
+		name   string
+		method string
+		url    string
+		host   string
+		header http.Header
+		close  bool
+	}
+	cases := []tc{
+		{name: "plain", method: "GET", url: "http://o.test/a/b?x=1&y=%20"},
+		{name: "empty method and path", url: "http://o.test"},
+		{name: "host override", method: "HEAD", url: "http://10.0.0.1:8080/p", host: "app.example"},
+		{name: "zone removed", method: "GET", url: "http://o.test/", host: "[fe80::1%25en0]:80"},
+		{name: "escaped path", method: "DELETE", url: "http://o.test/a%2Fb/c%20d"},
+		{name: "no user agent", method: "GET", url: "http://o.test/", header: http.Header{"User-Agent": {""}}},
+		{name: "nil user agent", method: "GET", url: "http://o.test/", header: http.Header{"User-Agent": nil}},
+		{name: "user agent trimmed", method: "OPTIONS", url: "http://o.test/", header: http.Header{"User-Agent": {" ua/1 "}}},
+		{name: "close", method: "GET", url: "http://o.test/", close: true},
+		{name: "close already said", method: "GET", url: "http://o.test/", close: true, header: http.Header{"Connection": {"close"}}},
+		{name: "many fields", method: "GET", url: "http://o.test/", header: http.Header{
+			"Accept":          {"text/html", "application/json"},
+			"X-Forwarded-For": {"192.0.2.1, 198.51.100.2"},
+			"Forwarded":       {`for=192.0.2.1;host="a.example";proto=https`},
+			"Cookie":          {"a=1; b=2"},
+			"X-Empty":         {""},
+			"X-Spaced":        {"\tv\t"},
+			"Te":              {"trailers"},
+		}},
+		{name: "framing fields left out", method: "GET", url: "http://o.test/", header: http.Header{
+			"Host": {"ignored.test"}, "Content-Length": {"5"}, "Transfer-Encoding": {"chunked"}, "Trailer": {"X"},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			mk := func() *http.Request {
+				req, err := http.NewRequest(c.method, c.url, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.host != "" {
+					h, _ := url.PathUnescape(c.host)
+					req.Host = h
+				}
+				for k, v := range c.header {
+					req.Header[k] = v
+				}
+				req.Close = c.close
+				return req
+			}
+			var want, got bytes.Buffer
+			if err := mk().Write(&want); err != nil {
+				t.Fatal(err)
+			}
+			bw := bufio.NewWriter(&got)
+			if err := writeRequestHead(bw, mk()); err != nil {
+				t.Fatal(err)
+			}
+			bw.Flush()
+			wantLine, _, _ := strings.Cut(want.String(), "\r\n")
+			gotLine, _, _ := strings.Cut(got.String(), "\r\n")
+			if gotLine != wantLine {
+				t.Fatalf("request line %q, want %q", gotLine, wantLine)
+			}
+			if !strings.HasSuffix(got.String(), "\r\n\r\n") {
+				t.Fatalf("head does not end with an empty line: %q", got.String())
+			}
+			wr, err := http.ReadRequest(bufio.NewReader(&want))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gr, err := http.ReadRequest(bufio.NewReader(&got))
+			if err != nil {
+				t.Fatalf("%v in %q", err, got.String())
+			}
+			if gr.Host != wr.Host || gr.Close != wr.Close {
+				t.Fatalf("host %q close %v, want %q %v", gr.Host, gr.Close, wr.Host, wr.Close)
+			}
+			if !reflect.DeepEqual(gr.Header, wr.Header) {
+				t.Fatalf("fields %v, want %v", gr.Header, wr.Header)
+			}
+		})
+	}
+	bad, _ := http.NewRequest("GET", "http://o.test/", nil)
+	bad.URL.RawQuery = "a=\x01"
+	if err := writeRequestHead(bufio.NewWriter(io.Discard), bad); err == nil {
+		t.Fatal("a control character in the URL was written")
 	}
 }
