@@ -294,54 +294,59 @@ func (rt *route) rewrite(pr *httputil.ProxyRequest) {
 // with what the client's proxy said only when that proxy is trusted.
 func setForwarded(h http.Header, in *http.Request, rs *reqState) {
 	trusted := rs.trustedPeer
-	peer := rs.peerStr
+	tls := in.TLS != nil
 	proto := "http"
-	if in.TLS != nil {
+	if tls {
 		proto = "https"
 	}
+	host := in.Host
 	if trusted {
 		if v := in.Header.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
 			proto = v
 		}
-	}
-	xff := peer
-	if len(rs.chain) > 0 {
-		xff = strings.Join(rs.chain, ", ") + ", " + peer
-	}
-	h["X-Forwarded-For"] = []string{xff}
-	h["X-Forwarded-Proto"] = []string{proto}
-	host := in.Host
-	if trusted {
 		if v := in.Header.Get("X-Forwarded-Host"); v != "" {
 			host = v
 		}
 	}
-	h["X-Forwarded-Host"] = []string{host}
-	// RFC 7239: append our hop to a trusted list, else start a new one.
-	fwd := forwardedElement(rs.peer, in.Host, in.TLS != nil)
-	if prev := in.Header.Values("Forwarded"); trusted && len(prev) > 0 {
-		fwd = strings.Join(prev, ", ") + ", " + fwd
+	xff := rs.peerStr
+	if len(rs.chain) > 0 {
+		xff = strings.Join(rs.chain, ", ") + ", " + rs.peerStr
 	}
-	h["Forwarded"] = []string{fwd}
+	// RFC 7239: append our hop to a trusted list, else start a new one.
+	var buf [128]byte
+	fwd := buf[:0]
+	if prev := in.Header.Values("Forwarded"); trusted && len(prev) > 0 {
+		for _, p := range prev {
+			fwd = append(fwd, p...)
+			fwd = append(fwd, ", "...)
+		}
+	}
+	fwd = appendForwardedElement(fwd, rs.peer, in.Host, tls)
+	// One backing array for the four values: this runs on every request.
+	vals := [...]string{xff, proto, host, string(fwd)}
+	h["X-Forwarded-For"] = vals[0:1:1]
+	h["X-Forwarded-Proto"] = vals[1:2:2]
+	h["X-Forwarded-Host"] = vals[2:3:3]
+	h["Forwarded"] = vals[3:4:4]
 }
 
-// forwardedElement is one RFC 7239 Forwarded element for this hop.
-func forwardedElement(peer netip.Addr, host string, tls bool) string {
-	var b strings.Builder
-	b.WriteString("for=")
+// appendForwardedElement appends one RFC 7239 Forwarded element for this
+// hop to b.
+func appendForwardedElement(b []byte, peer netip.Addr, host string, tls bool) []byte {
+	b = append(b, "for="...)
 	if peer.Is6() {
-		b.WriteString(`"[` + peer.String() + `]"`)
+		b = append(b, `"[`...)
+		b = peer.AppendTo(b)
+		b = append(b, `]"`...)
 	} else {
-		b.WriteString(peer.String())
+		b = peer.AppendTo(b)
 	}
-	b.WriteString(";host=")
-	b.WriteString(strconv.Quote(host))
+	b = append(b, ";host="...)
+	b = strconv.AppendQuote(b, host)
 	if tls {
-		b.WriteString(";proto=https")
-	} else {
-		b.WriteString(";proto=http")
+		return append(b, ";proto=https"...)
 	}
-	return b.String()
+	return append(b, ";proto=http"...)
 }
 
 // modifyResponse adds the route's security headers to a backend response.
