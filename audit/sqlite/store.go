@@ -299,7 +299,9 @@ func (s *Store) Record(e *audit.Event) {
 	select {
 	case s.queue <- queueItem{ev: e}:
 		s.queued.Add(1)
-		if len(s.queue) >= min(s.opt.BatchSize, cap(s.queue)) {
+		// A lingering writer holds one event: with this many more queued,
+		// its batch is full.
+		if len(s.queue) >= min(s.opt.BatchSize-1, cap(s.queue)) {
 			s.wake()
 		}
 		s.mu.RUnlock()

@@ -735,7 +735,7 @@ func TestLingerEndsEarly(t *testing.T) {
 		events int
 		end    func(*Store) error
 	}{
-		{"full batch", 2 * batch, nil},
+		{"full batch", batch, nil},
 		{"flush", 3, (*Store).Flush},
 		{"close", 3, (*Store).Close},
 	}
