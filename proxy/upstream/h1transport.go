@@ -398,7 +398,8 @@ func (t *H1Transport) roundTrip(ctx context.Context, pc *h1Conn, req *http.Reque
 // zone), User-Agent unless present and empty (Go's default when absent),
 // Connection: close when req.Close, then the other fields. Unlike
 // req.Write it does not sort the fields (their order carries no meaning
-// between different names, RFC 9110 section 5.3) and allocates nothing.
+// between different names, RFC 9110 section 5.3) and allocates nothing
+// beyond what URL.RequestURI does.
 func writeRequestHead(w *bufio.Writer, req *http.Request) error {
 	ruri := req.URL.RequestURI()
 	for i := 0; i < len(ruri); i++ {
