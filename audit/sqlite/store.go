@@ -175,12 +175,18 @@ func Open(o Options) (*Store, error) {
 	// INCREMENTAL and Prune can give space back with incremental_vacuum.
 	common := "&_journal_mode=WAL&_synchronous=NORMAL&_auto_vacuum=incremental"
 	// The writer's connections: BEGIN IMMEDIATE (no lock upgrade
-	// deadlocks), an 8 MiB page cache for the hot index pages (16 MiB wrote
-	// about 5% more events per second for 8 MiB more resident memory; 4 MiB
-	// lost 17%), and no SQLite
+	// deadlocks), a 2 MiB page cache for the hot pages, and no SQLite
 	// mutexes (_mutex=no; database/sql never shares a connection between
 	// goroutines), which is 7% faster.
-	s.wdb, err = sql.Open(writerDriver, u.String()+fmt.Sprintf("?_busy_timeout=%d&_txlock=immediate&_cache_size=-8192&_mutex=no", o.busyTimeout.Milliseconds())+common)
+	//
+	// The page cache fills to its cap however few pages are hot: appended
+	// rows and index entries stay cached until evicted. Inserts touch the
+	// right edge of the time index, one leaf per active user in
+	// events_user_time, and the rollup rows of the current hour. With 3
+	// million realistic events (BenchmarkRecord), 8, 4 and 2 MiB wrote
+	// within 3% of each other (92k, 92k, 89k events/s) and 1 MiB 15% fewer;
+	// 2 MiB holds 6 MiB less resident than 8 under load.
+	s.wdb, err = sql.Open(writerDriver, u.String()+fmt.Sprintf("?_busy_timeout=%d&_txlock=immediate&_cache_size=-2048&_mutex=no", o.busyTimeout.Milliseconds())+common)
 	if err != nil {
 		return nil, fmt.Errorf("audit sqlite: open %s: %w", o.Path, err)
 	}
