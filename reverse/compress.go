@@ -515,9 +515,6 @@ func (w *compressWriter) startCompress() {
 	w.out.rw = w.rw
 	w.out.status = w.status
 	w.out.sent = false
-	if cap(w.out.buf) == 0 {
-		w.out.buf = make([]byte, 0, compressOutputSize)
-	}
 	w.enc = w.coding.get(&w.out)
 	w.state = compressActive
 }
@@ -701,7 +698,9 @@ func (w *compressWriter) finish() {
 // hundred bytes at a time, and each ResponseWriter.Write has a fixed cost
 // (and becomes its own HTTP/1.1 chunk); a response whose compressed form
 // fits is sent in one Write with a Content-Length, without chunking. 32 KiB
-// holds a typical 100-200 KB JSON or HTML body compressed.
+// holds a typical 100-200 KB JSON or HTML body compressed. The buffer grows
+// to what the responses need: a pooled writer that has only seen 10 KB
+// outputs holds 16 KiB, not 32.
 const compressOutputSize = 32 << 10
 
 // compressOutput collects encoder output for the ResponseWriter and sends
@@ -714,13 +713,19 @@ type compressOutput struct {
 }
 
 func (o *compressOutput) Write(p []byte) (int, error) {
-	if len(o.buf)+len(p) > cap(o.buf) {
+	if len(o.buf)+len(p) > compressOutputSize {
 		if err := o.flush(); err != nil {
 			return 0, err
 		}
-		if len(p) >= cap(o.buf) {
+		if len(p) >= compressOutputSize {
 			return o.rw.Write(p)
 		}
+	}
+	if n := len(o.buf) + len(p); n > cap(o.buf) {
+		// Double, but never past compressOutputSize (append could).
+		b := make([]byte, len(o.buf), min(max(2*cap(o.buf), n, 4<<10), compressOutputSize))
+		copy(b, o.buf)
+		o.buf = b
 	}
 	o.buf = append(o.buf, p...)
 	return len(p), nil
